@@ -1,0 +1,34 @@
+// Package clock makes time a dependency: components that expire, refresh,
+// linger or coalesce read a Clock so that tests drive time exactly
+// (see clocktest) instead of sleeping.
+package clock
+
+import "time"
+
+// Clock tells the time and schedules callbacks. Implementations are safe for
+// concurrent use.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has elapsed, unless
+	// the returned Timer is stopped first.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a scheduled callback.
+type Timer interface {
+	// Stop prevents the callback from running and reports whether it did
+	// so (false when it already ran or was stopped).
+	Stop() bool
+}
+
+// Real is the wall clock.
+type Real struct{}
+
+var _ Clock = Real{}
+
+// Now returns time.Now().
+func (Real) Now() time.Time { return time.Now() }
+
+// AfterFunc is time.AfterFunc.
+func (Real) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
