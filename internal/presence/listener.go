@@ -60,6 +60,22 @@ type Listener struct {
 	onClose    func(*Listener)
 }
 
+// NewListener returns a listener for user's events with a queue of
+// queueSize events. onClose, when not nil, is called once when the listener
+// is closed or dropped; it must not block. The hub creates listeners; fakes
+// in tests of consumers may too.
+func NewListener(user string, queueSize int, onClose func(*Listener)) *Listener {
+	if queueSize < 1 {
+		queueSize = 1
+	}
+	return &Listener{
+		user:    user,
+		events:  make(chan Event, queueSize),
+		done:    make(chan struct{}),
+		onClose: onClose,
+	}
+}
+
 // User returns the email whose events the listener receives.
 func (l *Listener) User() string { return l.user }
 
@@ -81,9 +97,9 @@ func (l *Listener) Overflowed() bool {
 // Close detaches the listener. It is safe to call more than once.
 func (l *Listener) Close() { l.shut(false) }
 
-// offer queues ev without blocking and reports whether it was queued. A
+// Offer queues ev without blocking and reports whether it was queued. A
 // full queue drops the listener.
-func (l *Listener) offer(ev Event) bool {
+func (l *Listener) Offer(ev Event) bool {
 	select {
 	case <-l.done:
 		return false
