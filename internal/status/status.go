@@ -154,3 +154,9 @@ func (p Presence) Equal(q Presence) bool {
 	return p.Availability == q.Availability && p.Reason == q.Reason &&
 		p.Activity == q.Activity && p.Note == q.Note && p.Since.Equal(q.Since)
 }
+
+// SameState reports whether p and q are equal apart from Since.
+func (p Presence) SameState(q Presence) bool {
+	return p.Availability == q.Availability && p.Reason == q.Reason &&
+		p.Activity == q.Activity && p.Note == q.Note
+}

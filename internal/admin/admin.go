@@ -1,0 +1,261 @@
+// Package admin is the admin API of presenced (API.md §5) on the admin
+// listener: settings, the allowlist, endpoint usage, a user's
+// subscriptions, live counts, Prometheus metrics and health.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/presenced/presenced/internal/api"
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/email"
+	"github.com/presenced/presenced/internal/endpoint"
+	"github.com/presenced/presenced/internal/presence"
+	"github.com/presenced/presenced/internal/settings"
+	"github.com/presenced/presenced/internal/store"
+	"github.com/presenced/presenced/internal/wire"
+)
+
+// Authenticator checks admin bearer tokens.
+type Authenticator interface {
+	Admin(ctx context.Context, bearer string) (auth.Principal, error)
+}
+
+// Deps are what the admin API reads and changes.
+type Deps struct {
+	Auth     Authenticator
+	Settings *settings.Manager
+	Hub      *presence.Hub
+	Pool     *endpoint.Pool
+	// Extra adds counts of other components (stream clients, backend
+	// state) to /v1/admin/stats.
+	Extra    func() map[string]any
+	Ready    func(ctx context.Context) error
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	MaxBody  int64
+}
+
+// Server is the admin API handler.
+type Server struct {
+	d   Deps
+	mux *http.ServeMux
+}
+
+// New returns the admin API.
+func New(d Deps) *Server {
+	if d.MaxBody <= 0 {
+		d.MaxBody = 1 << 20
+	}
+	s := &Server{d: d, mux: http.NewServeMux()}
+	s.handle("GET /v1/admin/settings", s.getSettings)
+	s.handle("PUT /v1/admin/settings", s.putSettings)
+	s.handle("POST /v1/admin/allowlist/domains", s.addDomains)
+	s.handle("DELETE /v1/admin/allowlist/domains/{domain}", s.removeDomain)
+	s.handle("GET /v1/admin/endpoints", s.endpoints)
+	s.handle("GET /v1/admin/subscriptions", s.subscriptions)
+	s.handle("GET /v1/admin/stats", s.stats)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { api.Readyz(w, r, d.Ready) })
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteProblem(w, r, d.Logger, api.NewProblem(http.StatusNotFound, api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	api.Recover(s.d.Logger, s.mux).ServeHTTP(w, r)
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+
+func (s *Server) handle(pattern string, h handler) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.d.MaxBody)
+		var p auth.Principal
+		token, ok := auth.BearerToken(r)
+		err := auth.ErrUnauthorized
+		if ok {
+			p, err = s.d.Auth.Admin(r.Context(), token)
+		}
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			if errors.Is(err, settings.ErrInvalid) {
+				err = api.Invalid("%s", err.Error())
+			}
+			api.WriteProblem(w, r, s.d.Logger, err)
+		}
+	})
+}
+
+type settingsJSON struct {
+	SubscriptionTTL int           `json:"subscription_ttl"`
+	Allowlist       allowlistJSON `json:"allowlist"`
+}
+
+type allowlistJSON struct {
+	Enabled bool     `json:"enabled"`
+	Domains []string `json:"domains"`
+}
+
+func toJSON(st store.Settings) settingsJSON {
+	return settingsJSON{
+		SubscriptionTTL: int(st.SubscriptionTTL / time.Second),
+		Allowlist:       allowlistJSON{Enabled: st.AllowlistEnabled, Domains: st.AllowlistDomains},
+	}
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	api.WriteJSON(w, http.StatusOK, toJSON(s.d.Settings.Get()))
+	return nil
+}
+
+// domainsInput accepts a JSON list of strings or one string with
+// separators.
+type domainsInput []string
+
+func (d *domainsInput) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*d = domainsInput{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return api.Invalid("domains must be a string or a list of strings")
+	}
+	*d = many
+	return nil
+}
+
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req struct {
+		SubscriptionTTL *int `json:"subscription_ttl"`
+		Allowlist       *struct {
+			Enabled *bool         `json:"enabled"`
+			Domains *domainsInput `json:"domains"`
+		} `json:"allowlist"`
+	}
+	if err := decodeStrict(r, &req); err != nil {
+		return err
+	}
+	var c settings.Change
+	if req.SubscriptionTTL != nil {
+		d := time.Duration(*req.SubscriptionTTL) * time.Second
+		c.SubscriptionTTL = &d
+	}
+	if req.Allowlist != nil {
+		c.AllowlistEnabled = req.Allowlist.Enabled
+		if req.Allowlist.Domains != nil {
+			ds := []string(*req.Allowlist.Domains)
+			c.AllowlistDomains = &ds
+		}
+	}
+	return s.update(w, r, p, c)
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, p auth.Principal, c settings.Change) error {
+	before, after, err := s.d.Settings.Update(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	s.d.Logger.Info("settings changed", "by", p.TokenID,
+		"before", toJSON(before), "after", toJSON(after))
+	api.WriteJSON(w, http.StatusOK, toJSON(after))
+	return nil
+}
+
+func (s *Server) addDomains(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req struct {
+		Domains domainsInput `json:"domains"`
+	}
+	if err := decodeStrict(r, &req); err != nil {
+		return err
+	}
+	if len(req.Domains) == 0 {
+		return api.Invalid("domains is required")
+	}
+	return s.update(w, r, p, settings.Change{AddDomains: req.Domains})
+}
+
+func (s *Server) removeDomain(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	return s.update(w, r, p, settings.Change{RemoveDomains: []string{r.PathValue("domain")}})
+}
+
+func (s *Server) endpoints(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	api.WriteJSON(w, http.StatusOK, map[string][]endpoint.Usage{"endpoints": s.d.Pool.Usage()})
+	return nil
+}
+
+func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	user, err := email.Normalize(r.URL.Query().Get("user"))
+	if err != nil {
+		return api.Invalid("user must be an email: %v", err)
+	}
+	type sub struct {
+		ID        string          `json:"id"`
+		Key       string          `json:"key"`
+		TTL       int             `json:"ttl"`
+		ExpiresAt time.Time       `json:"expires_at"`
+		Sequence  uint64          `json:"sequence"`
+		Push      bool            `json:"push"`
+		Presence  []wire.Presence `json:"presence"`
+	}
+	views := s.d.Hub.Inspect(user)
+	out := make([]sub, len(views))
+	for i, v := range views {
+		out[i] = sub{ID: v.ID, Key: v.Key, TTL: int(v.TTL / time.Second), ExpiresAt: v.ExpiresAt.UTC(),
+			Sequence: v.Sequence, Push: v.PushToken != "", Presence: make([]wire.Presence, len(v.Presence))}
+		for j, cp := range v.Presence {
+			out[i].Presence[j] = wire.FromStatus(cp.Contact, cp.Presence)
+		}
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "subscriptions": out})
+	return nil
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	st := s.d.Hub.Stats()
+	out := map[string]any{
+		"client_subscriptions":  st.ClientSubscriptions,
+		"watched_contacts":      st.WatchedContacts,
+		"backend_subscriptions": s.d.Pool.Used(),
+		"streams":               st.Listeners,
+		"deliveries":            st.Deliveries,
+	}
+	if s.d.Extra != nil {
+		for k, v := range s.d.Extra() {
+			out[k] = v
+		}
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func decodeStrict(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var p *api.Problem
+		var maxBytes *http.MaxBytesError
+		if errors.As(err, &p) || errors.As(err, &maxBytes) {
+			return err
+		}
+		return api.Invalid("malformed JSON: %v", err)
+	}
+	return nil
+}

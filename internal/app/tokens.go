@@ -1,0 +1,46 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/email"
+	"github.com/presenced/presenced/internal/store"
+)
+
+// CreateToken stores a new client API token for user and returns its
+// secret, which is shown once and never stored.
+func CreateToken(ctx context.Context, cfg config.Config, user string, log *slog.Logger) (string, error) {
+	addr, err := email.Normalize(user)
+	if err != nil {
+		return "", err
+	}
+	return createToken(ctx, cfg, store.ClientToken, addr, log)
+}
+
+// CreateAdminToken stores a new admin API token and returns its secret.
+func CreateAdminToken(ctx context.Context, cfg config.Config, log *slog.Logger) (string, error) {
+	return createToken(ctx, cfg, store.AdminToken, "", log)
+}
+
+func createToken(ctx context.Context, cfg config.Config, kind store.TokenKind, user string, log *slog.Logger) (string, error) {
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	secret, hash, err := auth.NewToken()
+	if err != nil {
+		return "", fmt.Errorf("new token: %w", err)
+	}
+	if err := st.Tokens().Create(ctx, store.Token{Hash: hash, Kind: kind, User: user, CreatedAt: timeNow()}); err != nil {
+		return "", fmt.Errorf("store token: %w", err)
+	}
+	return secret, nil
+}
+
+var timeNow = func() time.Time { return time.Now().UTC() }

@@ -1,0 +1,316 @@
+// Package config is presenced's typed configuration: the Config struct with
+// its defaults in one place (Default), loading in layers
+// defaults -> YAML file -> PRESENCED_* environment -> flags (Load), and
+// semantic validation that lists every problem with its key path
+// (Config.Validate).
+//
+// Key paths are the snake_case YAML names joined by dots, e.g.
+// "presence.subscription_ttl"; they are part of the public contract
+// (API.md §2). The `koanf` struct tags below are the single source of those
+// names: KeyPaths, the environment mapping and Redacted are all derived from
+// them. Each component receives its own sub-struct by value.
+//
+// Durations accept Go syntax ("180s", "3m", "1h30m") or a bare integer
+// number of seconds ("180", or YAML 180).
+package config
+
+import (
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+)
+
+// Names accepted by the "kind" keys.
+const (
+	// BackendNative is the built-in presence backend.
+	BackendNative = "native"
+	// BackendSIP is the SIP/SIMPLE presence backend.
+	BackendSIP = "sip"
+	// BackendXMPP is the XMPP presence backend.
+	BackendXMPP = "xmpp"
+
+	// StoreSQLite is the embedded SQLite store.
+	StoreSQLite = "sqlite"
+
+	// StateMemory keeps shared runtime state in process memory (one instance).
+	StateMemory = "memory"
+)
+
+// DefaultSQLiteFile is the SQLite file name used inside the data directory
+// when store.sqlite_path is empty.
+const DefaultSQLiteFile = "presenced.db"
+
+// Config is the whole configuration. The zero value is not useful; start
+// from Default or Load.
+type Config struct {
+	// Listen is the client API listener address, host:port. Default ":8080".
+	Listen string `koanf:"listen"`
+	// AdminListen is the admin API and dashboard listener address,
+	// host:port. Default "127.0.0.1:8081".
+	AdminListen string `koanf:"admin_listen"`
+	// DataDir holds the durable data (the SQLite database by default).
+	// Must be non-empty. Default "./presenced-data".
+	DataDir string `koanf:"data_dir"`
+
+	// Log configures the process logger.
+	Log LogConfig `koanf:"log"`
+	// Presence configures client subscriptions and contact watches.
+	Presence PresenceConfig `koanf:"presence"`
+	// Allowlist seeds the contact domain allowlist on first start; at run
+	// time the admin API owns it.
+	Allowlist AllowlistConfig `koanf:"allowlist"`
+	// Backend selects and sizes the presence backend connector.
+	Backend BackendConfig `koanf:"backend"`
+	// Push configures push hints to the relay.
+	Push PushConfig `koanf:"push"`
+	// TLS makes both listeners serve HTTPS.
+	TLS TLSConfig `koanf:"tls"`
+	// Auth configures authentication beside local tokens, and rate limits.
+	Auth AuthConfig `koanf:"auth"`
+	// HTTP configures the HTTP servers of both listeners.
+	HTTP HTTPConfig `koanf:"http"`
+	// Stream configures WebSocket and SSE sessions.
+	Stream StreamConfig `koanf:"stream"`
+	// Store selects the durable store.
+	Store StoreConfig `koanf:"store"`
+	// State selects where shared runtime state lives.
+	State StateConfig `koanf:"state"`
+}
+
+// LogConfig configures the process logger.
+type LogConfig struct {
+	// Level is the minimum level logged: debug, info, warn or error.
+	// Default "info".
+	Level string `koanf:"level"`
+	// Format is the log line format: json or text. Default "json".
+	Format string `koanf:"format"`
+}
+
+// PresenceConfig configures client subscriptions and contact watches.
+type PresenceConfig struct {
+	// SubscriptionTTL is the default client subscription expiration time,
+	// used when a client asks for none. 10s..86400s. Default 180s. It seeds
+	// the run-time setting on first start.
+	SubscriptionTTL time.Duration `koanf:"subscription_ttl"`
+	// MaxContactsPerRequest bounds the users in one query or subscription
+	// request. 1..100000. Default 1000.
+	MaxContactsPerRequest int `koanf:"max_contacts_per_request"`
+	// MaxSubscriptionsPerUser bounds the live client subscriptions of one
+	// user. 1..100000. Default 100.
+	MaxSubscriptionsPerUser int `koanf:"max_subscriptions_per_user"`
+	// CoalesceInterval delivers at most one change per contact per
+	// interval; 0 delivers every change. 0..60s. Default 1s.
+	CoalesceInterval time.Duration `koanf:"coalesce_interval"`
+	// WatchLinger is how long a contact's backend watch outlives its last
+	// client subscription, so that quick re-subscriptions are cheap.
+	// 0..1h. Default 10s.
+	WatchLinger time.Duration `koanf:"watch_linger"`
+}
+
+// AllowlistConfig seeds the contact domain allowlist.
+type AllowlistConfig struct {
+	// Enabled restricts subscriptions to contacts in Domains. Default false.
+	Enabled bool `koanf:"enabled"`
+	// Domains are the allowed contact email domains. Each must be a
+	// plausible DNS name (letters, digits and hyphens in non-empty labels
+	// separated by dots, at most 253 characters). Load stores them
+	// lower-cased, de-duplicated and sorted. From the environment or a flag
+	// the list is one string separated by commas, semicolons, spaces or new
+	// lines. Default empty.
+	Domains []string `koanf:"domains"`
+}
+
+// BackendConfig selects and sizes the presence backend connector.
+type BackendConfig struct {
+	// Kind is the connector: native, sip or xmpp. Default "native".
+	Kind string `koanf:"kind"`
+	// Endpoints are the application endpoint identities the connector
+	// signs in as, filled in order. Each must be non-empty and unique;
+	// empty means one default endpoint. From the environment or a flag the
+	// list is one string separated by commas, semicolons, spaces or new
+	// lines. Default empty.
+	Endpoints []string `koanf:"endpoints"`
+	// MaxSubscriptionsPerEndpoint is the backend subscription capacity of
+	// one endpoint. 1..5000. Default 1000.
+	MaxSubscriptionsPerEndpoint int `koanf:"max_subscriptions_per_endpoint"`
+}
+
+// PushConfig configures push hints to the relay.
+type PushConfig struct {
+	// WebhookURL is the push relay's absolute URL; "" turns push hints
+	// off. It must be https unless its host is loopback (127.0.0.0/8, ::1,
+	// localhost). Default "".
+	WebhookURL string `koanf:"webhook_url"`
+	// Secret is the HMAC-SHA256 key for the X-Presenced-Signature header.
+	// Required when WebhookURL is set. Never logged. Default "".
+	Secret string `koanf:"secret"`
+	// Timeout bounds one delivery attempt. 100ms..60s. Default 5s.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxAttempts bounds the delivery attempts of one hint, retried with
+	// backoff. 1..100. Default 8.
+	MaxAttempts int `koanf:"max_attempts"`
+}
+
+// Enabled reports whether push hints are configured.
+func (p PushConfig) Enabled() bool { return p.WebhookURL != "" }
+
+// TLSConfig makes both listeners serve HTTPS. Set both files or neither.
+type TLSConfig struct {
+	// CertFile is the PEM certificate chain. Default "".
+	CertFile string `koanf:"cert_file"`
+	// KeyFile is the PEM private key for CertFile. Default "".
+	KeyFile string `koanf:"key_file"`
+}
+
+// Enabled reports whether the listeners serve HTTPS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
+
+// AuthConfig configures authentication beside local tokens, and rate limits.
+type AuthConfig struct {
+	// OIDC accepts bearer JWTs from an OpenID Connect issuer.
+	OIDC OIDCConfig `koanf:"oidc"`
+	// RateLimit bounds the request rate of each token.
+	RateLimit RateLimitConfig `koanf:"rate_limit"`
+}
+
+// OIDCConfig accepts bearer JWTs from an OpenID Connect issuer beside local
+// tokens.
+type OIDCConfig struct {
+	// Issuer is the issuer URL; "" turns OIDC off. It must be an absolute
+	// https URL (http only for a loopback host) without query or fragment.
+	// Default "".
+	Issuer string `koanf:"issuer"`
+	// Audience is the required "aud" claim. Required when Issuer is set.
+	// Default "".
+	Audience string `koanf:"audience"`
+	// EmailClaim names the claim holding the user's email. Must be
+	// non-empty. Default "email".
+	EmailClaim string `koanf:"email_claim"`
+}
+
+// Enabled reports whether OIDC tokens are accepted.
+func (o OIDCConfig) Enabled() bool { return o.Issuer != "" }
+
+// RateLimitConfig bounds the request rate of each token (a token bucket).
+type RateLimitConfig struct {
+	// RequestsPerSecond is the sustained rate per token; 0 means
+	// unlimited. Must be >= 0. Default 50.
+	RequestsPerSecond float64 `koanf:"requests_per_second"`
+	// Burst is the bucket size per token. Must be >= 1. Default 100.
+	Burst int `koanf:"burst"`
+}
+
+// HTTPConfig configures the HTTP servers of both listeners.
+type HTTPConfig struct {
+	// MaxBodyBytes bounds a request body. 1KiB..64MiB (1024..67108864).
+	// Default 1048576 (1MiB).
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers. Must be > 0.
+	// Default 10s.
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	// ShutdownTimeout is the deadline of the graceful shutdown recipe.
+	// 1s..10m. Default 15s.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// StreamConfig configures WebSocket and SSE sessions.
+type StreamConfig struct {
+	// QueueSize is the per-connection send queue length; a client that
+	// falls further behind is disconnected. 1..65536. Default 256.
+	QueueSize int `koanf:"queue_size"`
+	// PingInterval is how often an idle stream is pinged. 1s..10m.
+	// Default 30s.
+	PingInterval time.Duration `koanf:"ping_interval"`
+}
+
+// StoreConfig selects the durable store.
+type StoreConfig struct {
+	// Kind is the store implementation; only "sqlite" is available for
+	// now. Default "sqlite".
+	Kind string `koanf:"kind"`
+	// SQLitePath is the SQLite database file; "" means
+	// <data_dir>/presenced.db (see Config.SQLitePath). Default "".
+	SQLitePath string `koanf:"sqlite_path"`
+}
+
+// StateConfig selects where shared runtime state lives.
+type StateConfig struct {
+	// Kind is the state implementation; only "memory" is available for
+	// now. Default "memory".
+	Kind string `koanf:"kind"`
+}
+
+// Default returns the built-in configuration: the one place defaults are
+// set. It is valid (Validate returns nil) and is what `presenced serve`
+// runs with no file, environment or flags.
+func Default() Config {
+	return Config{
+		Listen:      ":8080",
+		AdminListen: "127.0.0.1:8081",
+		DataDir:     "./presenced-data",
+		Log:         LogConfig{Level: "info", Format: "json"},
+		Presence: PresenceConfig{
+			SubscriptionTTL:         180 * time.Second,
+			MaxContactsPerRequest:   1000,
+			MaxSubscriptionsPerUser: 100,
+			CoalesceInterval:        time.Second,
+			WatchLinger:             10 * time.Second,
+		},
+		Allowlist: AllowlistConfig{Enabled: false},
+		Backend: BackendConfig{
+			Kind:                        BackendNative,
+			MaxSubscriptionsPerEndpoint: 1000,
+		},
+		Push: PushConfig{
+			Timeout:     5 * time.Second,
+			MaxAttempts: 8,
+		},
+		Auth: AuthConfig{
+			OIDC:      OIDCConfig{EmailClaim: "email"},
+			RateLimit: RateLimitConfig{RequestsPerSecond: 50, Burst: 100},
+		},
+		HTTP: HTTPConfig{
+			MaxBodyBytes:      1 << 20,
+			ReadHeaderTimeout: 10 * time.Second,
+			ShutdownTimeout:   15 * time.Second,
+		},
+		Stream: StreamConfig{QueueSize: 256, PingInterval: 30 * time.Second},
+		Store:  StoreConfig{Kind: StoreSQLite},
+		State:  StateConfig{Kind: StateMemory},
+	}
+}
+
+// SQLitePath returns the SQLite database file: store.sqlite_path, or
+// presenced.db inside data_dir when that is empty.
+func (c Config) SQLitePath() string {
+	if c.Store.SQLitePath != "" {
+		return c.Store.SQLitePath
+	}
+	return filepath.Join(c.DataDir, DefaultSQLiteFile)
+}
+
+// SlogLevel returns Level as a slog.Level; an invalid level (which Validate
+// reports) reads as info.
+func (l LogConfig) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// Handler returns a slog handler writing to w in Format (text, or JSON for
+// anything else) at Level.
+func (l LogConfig) Handler(w io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "text" {
+		return slog.NewTextHandler(w, opts)
+	}
+	return slog.NewJSONHandler(w, opts)
+}

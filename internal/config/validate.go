@@ -1,0 +1,229 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks the semantic rules stated on each field and returns every
+// violation, sorted by key; nil when c is valid. Messages never contain a
+// secret or a URL (which may carry credentials).
+func (c Config) Validate() Problems {
+	var ps Problems
+	checkAddr(&ps, "listen", c.Listen)
+	checkAddr(&ps, "admin_listen", c.AdminListen)
+	if c.Listen != "" && c.Listen == c.AdminListen {
+		ps.add("admin_listen", "must differ from listen")
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		ps.add("data_dir", "must not be empty")
+	}
+	oneOf(&ps, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(&ps, "log.format", c.Log.Format, "json", "text")
+	c.Presence.validate(&ps)
+	c.Allowlist.validate(&ps)
+	c.Backend.validate(&ps)
+	c.Push.validate(&ps)
+	c.TLS.validate(&ps)
+	c.Auth.validate(&ps)
+	c.HTTP.validate(&ps)
+	between(&ps, "stream.queue_size", c.Stream.QueueSize, 1, 65536)
+	durationBetween(&ps, "stream.ping_interval", c.Stream.PingInterval, time.Second, 10*time.Minute)
+	if c.Store.Kind != StoreSQLite {
+		ps.add("store.kind", "unsupported store %q (only %q is available for now)", c.Store.Kind, StoreSQLite)
+	}
+	if c.State.Kind != StateMemory {
+		ps.add("state.kind", "unsupported state %q (only %q is available for now)", c.State.Kind, StateMemory)
+	}
+	return ps.sorted()
+}
+
+func (p PresenceConfig) validate(ps *Problems) {
+	durationBetween(ps, "presence.subscription_ttl", p.SubscriptionTTL, 10*time.Second, 86400*time.Second)
+	between(ps, "presence.max_contacts_per_request", p.MaxContactsPerRequest, 1, 100000)
+	between(ps, "presence.max_subscriptions_per_user", p.MaxSubscriptionsPerUser, 1, 100000)
+	durationBetween(ps, "presence.coalesce_interval", p.CoalesceInterval, 0, time.Minute)
+	durationBetween(ps, "presence.watch_linger", p.WatchLinger, 0, time.Hour)
+}
+
+func (a AllowlistConfig) validate(ps *Problems) {
+	for _, d := range a.Domains {
+		if err := checkDomain(strings.ToLower(d)); err != nil {
+			ps.add("allowlist.domains", "invalid domain %q: %v", d, err)
+		}
+	}
+}
+
+func (b BackendConfig) validate(ps *Problems) {
+	oneOf(ps, "backend.kind", b.Kind, BackendNative, BackendSIP, BackendXMPP)
+	seen := map[string]bool{}
+	for i, e := range b.Endpoints {
+		switch {
+		case strings.TrimSpace(e) == "":
+			ps.add("backend.endpoints", "entry %d is empty", i+1)
+		case seen[e]:
+			ps.add("backend.endpoints", "duplicate endpoint %q", e)
+		}
+		seen[e] = true
+	}
+	between(ps, "backend.max_subscriptions_per_endpoint", b.MaxSubscriptionsPerEndpoint, 1, 5000)
+}
+
+func (p PushConfig) validate(ps *Problems) {
+	if p.WebhookURL != "" {
+		checkURL(ps, "push.webhook_url", p.WebhookURL)
+		if p.Secret == "" {
+			ps.add("push.secret", "required when push.webhook_url is set")
+		}
+	}
+	durationBetween(ps, "push.timeout", p.Timeout, 100*time.Millisecond, time.Minute)
+	between(ps, "push.max_attempts", p.MaxAttempts, 1, 100)
+}
+
+func (t TLSConfig) validate(ps *Problems) {
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		ps.add("tls.key_file", "required when tls.cert_file is set")
+	case t.CertFile == "" && t.KeyFile != "":
+		ps.add("tls.cert_file", "required when tls.key_file is set")
+	}
+}
+
+func (a AuthConfig) validate(ps *Problems) {
+	if o := a.OIDC; o.Issuer != "" {
+		if checkURL(ps, "auth.oidc.issuer", o.Issuer) {
+			if u, _ := url.Parse(o.Issuer); u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+				ps.add("auth.oidc.issuer", "must not have a query or fragment")
+			}
+		}
+		if o.Audience == "" {
+			ps.add("auth.oidc.audience", "required when auth.oidc.issuer is set")
+		}
+	}
+	if strings.TrimSpace(a.OIDC.EmailClaim) == "" {
+		ps.add("auth.oidc.email_claim", "must not be empty")
+	}
+	rps := a.RateLimit.RequestsPerSecond
+	if math.IsNaN(rps) || math.IsInf(rps, 0) || rps < 0 {
+		ps.add("auth.rate_limit.requests_per_second", "must be a finite number >= 0 (0 = unlimited), got %v", rps)
+	}
+	if a.RateLimit.Burst < 1 {
+		ps.add("auth.rate_limit.burst", "must be >= 1, got %d", a.RateLimit.Burst)
+	}
+}
+
+func (h HTTPConfig) validate(ps *Problems) {
+	between(ps, "http.max_body_bytes", h.MaxBodyBytes, 1<<10, 64<<20)
+	if h.ReadHeaderTimeout <= 0 {
+		ps.add("http.read_header_timeout", "must be > 0, got %s", formatDuration(h.ReadHeaderTimeout))
+	}
+	durationBetween(ps, "http.shutdown_timeout", h.ShutdownTimeout, time.Second, 10*time.Minute)
+}
+
+// checkAddr requires host:port with a numeric port.
+func checkAddr(ps *Problems, key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		ps.add(key, "must be host:port, e.g. \":8080\", got %q", addr)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		ps.add(key, "port must be a number 0..65535, got %q", port)
+	}
+}
+
+// checkURL requires an absolute http or https URL, https unless the host is
+// loopback, and reports whether it parsed.
+func checkURL(ps *Problems, key, raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var inner error = err
+		if ue, ok := err.(*url.Error); ok {
+			inner = ue.Err // the full error repeats the URL
+		}
+		ps.add(key, "invalid URL: %v", inner)
+		return false
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		ps.add(key, "must be an absolute http or https URL")
+	case u.Host == "":
+		ps.add(key, "must have a host")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		ps.add(key, "must use https unless the host is loopback (127.0.0.0/8, ::1, localhost)")
+	}
+	return true
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkDomain reports why d is not a plausible lower-case DNS name: labels
+// of letters, digits and hyphens (not at either end), 1..63 characters
+// each, at most 253 characters in all.
+func checkDomain(d string) error {
+	if d == "" {
+		return fmt.Errorf("empty")
+	}
+	if len(d) > 253 {
+		return fmt.Errorf("longer than 253 characters")
+	}
+	for _, label := range strings.Split(d, ".") {
+		switch {
+		case label == "":
+			return fmt.Errorf("empty label")
+		case len(label) > 63:
+			return fmt.Errorf("label longer than 63 characters")
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return fmt.Errorf("label starts or ends with a hyphen")
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("invalid character %q", rune(c))
+			}
+		}
+	}
+	return nil
+}
+
+func oneOf(ps *Problems, key, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		ps.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+func between[T int | int64](ps *Problems, key string, v, lo, hi T) {
+	if v < lo || v > hi {
+		ps.add(key, "must be between %d and %d, got %d", lo, hi, v)
+	}
+}
+
+func durationBetween(ps *Problems, key string, v, lo, hi time.Duration) {
+	if v < lo || v > hi {
+		ps.add(key, "must be between %s and %s, got %s", formatDuration(lo), formatDuration(hi), formatDuration(v))
+	}
+}
+
+// formatDuration is d.String() without zero trailing units: "10m", not
+// "10m0s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
