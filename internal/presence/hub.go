@@ -97,16 +97,16 @@ type Hub struct {
 	hints   HintSink // may be nil
 	m       metrics
 
-	ttl   atomic.Int64                    // default TTL in nanoseconds (admin setting)
+	ttl   atomic.Int64                   // default TTL in nanoseconds (admin setting)
 	allow atomic.Pointer[allowlist.List] // current allowlist
 
 	userLocks [64]sync.Mutex // serialise operations of one user (hub change + store write)
 
 	mu       sync.RWMutex
-	contacts map[string]*contact       // guarded by mu
-	byID     map[string]*Subscription  // guarded by mu
-	users    map[string]*user          // guarded by mu
-	wanted   int                       // guarded by mu: contacts with a wanted watch
+	contacts map[string]*contact      // guarded by mu
+	byID     map[string]*Subscription // guarded by mu
+	users    map[string]*user         // guarded by mu
+	wanted   int                      // guarded by mu: contacts with a wanted watch
 
 	deliveries atomic.Uint64 // events queued to listeners
 }
@@ -188,10 +188,10 @@ func (h *Hub) Run(ctx context.Context) error {
 
 // Stats are live counts.
 type Stats struct {
-	ClientSubscriptions int `json:"client_subscriptions"`
-	WatchedContacts     int `json:"watched_contacts"`
-	Contacts            int `json:"contacts"`
-	Users               int `json:"users"`
+	ClientSubscriptions int    `json:"client_subscriptions"`
+	WatchedContacts     int    `json:"watched_contacts"`
+	Contacts            int    `json:"contacts"`
+	Users               int    `json:"users"`
 	Listeners           int    `json:"stream_listeners"`
 	Deliveries          uint64 `json:"deliveries"`
 }

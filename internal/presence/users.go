@@ -10,7 +10,7 @@ type user struct {
 	email string
 	byKey map[string]*Subscription // guarded by Hub.mu
 
-	lmu       sync.Mutex                // serialises changes of listeners
+	lmu       sync.Mutex                  // serialises changes of listeners
 	listeners atomic.Pointer[[]*Listener] // copy-on-write; read lock-free by fan-out
 }
 
