@@ -105,15 +105,20 @@ func isSeparator(r rune) bool {
 // of letters, digits and hyphens (not at either end), 1–63 characters
 // each, at most 253 in all.
 func Validate(d string) error {
-	if d == "" || len(d) > 253 {
-		return fmt.Errorf("domain %q: length must be 1..253", d)
+	switch {
+	case d == "":
+		return fmt.Errorf("domain %q: empty", d)
+	case len(d) > 253:
+		return fmt.Errorf("domain %q: longer than 253 characters", d)
 	}
 	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 {
-			return fmt.Errorf("domain %q: empty or over-long label", d)
-		}
-		if label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("domain %q: label starts or ends with '-'", d)
+		switch {
+		case label == "":
+			return fmt.Errorf("domain %q: empty label", d)
+		case len(label) > 63:
+			return fmt.Errorf("domain %q: label longer than 63 characters", d)
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return fmt.Errorf("domain %q: label starts or ends with a hyphen", d)
 		}
 		for i := 0; i < len(label); i++ {
 			c := label[i]

@@ -243,7 +243,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if s.d.Publisher == nil {
 		return NewProblem(http.StatusNotImplemented, CodeNotImplemented, "this backend does not accept published presence")
 	}
-	pr := status.Presence{Availability: a, Note: req.Note, Activity: req.Activity}
+	pr := status.Presence{Availability: a, Note: req.Note, Activity: req.Activity,
+		Since: s.d.Clock.Now().UTC().Truncate(time.Millisecond)}
 	if err := s.d.Publisher.Publish(r.Context(), p.User, pr); err != nil {
 		if errors.Is(err, backend.ErrUnsupported) {
 			return err

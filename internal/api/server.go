@@ -14,6 +14,7 @@ import (
 
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/backend"
+	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/presence"
 )
 
@@ -47,6 +48,7 @@ type Deps struct {
 	Publisher backend.Publisher // nil = PUT /v1/me/presence is not implemented
 	Fetcher   presence.Fetcher  // one-shot lookups of unwatched contacts; may be nil
 	Ready     func(ctx context.Context) error
+	Clock     clock.Clock // nil = the wall clock
 	Logger    *slog.Logger
 	Registry  prometheus.Registerer
 }
@@ -70,6 +72,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	m, err := newHTTPMetrics("client", d.Registry)
 	if err != nil {
 		return nil, err
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
 	}
 	s := &Server{cfg: cfg, d: d, mux: http.NewServeMux(), m: m}
 	s.routes()

@@ -198,7 +198,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxContacts: cfg.Presence.MaxContactsPerRequest,
 	}, api.Deps{
 		Hub: hub, Auth: authn, Limiter: limiter, Stream: streams,
-		Publisher: publisher, Fetcher: fetcher, Ready: ready,
+		Publisher: publisher, Fetcher: fetcher, Ready: ready, Clock: clk,
 		Logger: log.With("component", "api"), Registry: reg,
 	})
 	if err != nil {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"math"
 	"net"
 	"net/url"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/presenced/presenced/internal/allowlist"
 )
 
 // Validate checks the semantic rules stated on each field and returns every
@@ -54,8 +55,8 @@ func (p PresenceConfig) validate(ps *Problems) {
 
 func (a AllowlistConfig) validate(ps *Problems) {
 	for _, d := range a.Domains {
-		if err := checkDomain(strings.ToLower(d)); err != nil {
-			ps.add("allowlist.domains", "invalid domain %q: %v", d, err)
+		if err := allowlist.Validate(strings.ToLower(d)); err != nil {
+			ps.add("allowlist.domains", "invalid %v", err)
 		}
 	}
 }
@@ -167,34 +168,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// checkDomain reports why d is not a plausible lower-case DNS name: labels
-// of letters, digits and hyphens (not at either end), 1..63 characters
-// each, at most 253 characters in all.
-func checkDomain(d string) error {
-	if d == "" {
-		return fmt.Errorf("empty")
-	}
-	if len(d) > 253 {
-		return fmt.Errorf("longer than 253 characters")
-	}
-	for _, label := range strings.Split(d, ".") {
-		switch {
-		case label == "":
-			return fmt.Errorf("empty label")
-		case len(label) > 63:
-			return fmt.Errorf("label longer than 63 characters")
-		case label[0] == '-' || label[len(label)-1] == '-':
-			return fmt.Errorf("label starts or ends with a hyphen")
-		}
-		for _, c := range []byte(label) {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("invalid character %q", rune(c))
-			}
-		}
-	}
-	return nil
 }
 
 func oneOf(ps *Problems, key, v string, allowed ...string) {

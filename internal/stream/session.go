@@ -44,6 +44,7 @@ const (
 	endSlowConsumer
 	endWriteTimeout
 	endWriteError
+	endPongTimeout
 )
 
 var endNames = [...]string{
@@ -53,6 +54,7 @@ var endNames = [...]string{
 	endSlowConsumer: "slow consumer",
 	endWriteTimeout: "write timeout",
 	endWriteError:   "write error",
+	endPongTimeout:  "pong timeout",
 }
 
 func (e end) String() string { return endNames[e] }

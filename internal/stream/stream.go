@@ -78,6 +78,7 @@ type HandshakeError struct {
 	Err    error
 }
 
+// Error describes the refused handshake.
 func (e *HandshakeError) Error() string { return "stream: websocket handshake: " + e.Err.Error() }
 
 // Unwrap returns the underlying gorilla/websocket error.

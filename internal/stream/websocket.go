@@ -58,6 +58,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, user str
 	l.Close()
 	c.finish()
 	if e == endClientLeft && isTimeout(c.readErr) {
+		e = endPongTimeout
 		s.metrics.drops[dropPongTimeout].Inc()
 	}
 	s.log.Debug("stream ended", "transport", transportWebSocket, "user", user, "end", e, "read_error", c.readErr)
