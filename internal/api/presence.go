@@ -206,7 +206,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p auth.Principal
 		return NewProblem(http.StatusNotImplemented, CodeNotImplemented, "streams are not enabled")
 	}
 	err := s.d.Stream.Serve(w, r, p.User)
+	var handshake *stream.HandshakeError
 	switch {
+	case errors.As(err, &handshake):
+		return NewProblem(handshake.Status, CodeInvalidRequest, "websocket handshake failed: %v", handshake.Err)
 	case errors.Is(err, stream.ErrNotStream):
 		return Invalid("GET /v1/stream needs a WebSocket upgrade or Accept: text/event-stream")
 	case errors.Is(err, stream.ErrClosed):

@@ -106,8 +106,9 @@ type Server struct {
 // shared by every Server.
 var writeBufferPool = &sync.Pool{}
 
-// NewServer returns a Server delivering hub's events. logger and reg may be
-// nil (no logs; a private registry).
+// NewServer returns a Server delivering hub's events. logger (which the
+// caller labels with its component) and reg may be nil: no logs; a private
+// registry.
 func NewServer(cfg Config, hub Hub, logger *slog.Logger, reg prometheus.Registerer) *Server {
 	cfg = cfg.withDefaults()
 	if logger == nil {
@@ -119,7 +120,7 @@ func NewServer(cfg Config, hub Hub, logger *slog.Logger, reg prometheus.Register
 	return &Server{
 		cfg:     cfg,
 		hub:     hub,
-		log:     logger.With("component", "stream"),
+		log:     logger,
 		metrics: newMetrics(reg),
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: cfg.WriteTimeout,
