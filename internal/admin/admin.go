@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -155,6 +156,12 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	var c settings.Change
 	if req.SubscriptionTTL != nil {
+		// Bound the seconds before converting them: a huge value would
+		// overflow time.Duration and could wrap into the allowed range.
+		minTTL, maxTTL := int(presence.MinTTL/time.Second), int(presence.MaxTTL/time.Second)
+		if *req.SubscriptionTTL < minTTL || *req.SubscriptionTTL > maxTTL {
+			return api.Invalid("subscription_ttl must be %d..%d seconds", minTTL, maxTTL)
+		}
 		d := time.Duration(*req.SubscriptionTTL) * time.Second
 		c.SubscriptionTTL = &d
 	}
@@ -246,16 +253,28 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, _ auth.Principal)
 	return nil
 }
 
+// decodeStrict reads exactly one JSON value from r's body into v,
+// refusing unknown fields and anything after the value.
 func decodeStrict(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var p *api.Problem
 		var maxBytes *http.MaxBytesError
-		if errors.As(err, &p) || errors.As(err, &maxBytes) {
+		switch {
+		case errors.As(err, &p) || errors.As(err, &maxBytes):
 			return err
+		case errors.Is(err, io.EOF):
+			return api.Invalid("request body is empty")
 		}
 		return api.Invalid("malformed JSON: %v", err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var maxBytes *http.MaxBytesError
+		if errors.As(err, &maxBytes) {
+			return err
+		}
+		return api.Invalid("request body must hold exactly one JSON value")
 	}
 	return nil
 }

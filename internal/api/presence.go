@@ -48,13 +48,16 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p auth.Principal)
 
 // subscriptionJSON is a subscription as apps see it.
 type subscriptionJSON struct {
-	ID        string          `json:"id"`
-	Key       string          `json:"key"`
-	TTL       int             `json:"ttl"`
-	ExpiresAt time.Time       `json:"expires_at"`
-	Sequence  uint64          `json:"sequence"`
-	Users     []string        `json:"users,omitempty"`
-	Presence  []wire.Presence `json:"presence,omitempty"`
+	ID        string    `json:"id"`
+	Key       string    `json:"key"`
+	TTL       int       `json:"ttl"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Sequence  uint64    `json:"sequence"`
+	// Users and Presence are left out when nil (a listing carries no
+	// presence, a new subscription no users) but shown when empty, so an
+	// empty subscription still answers "presence": [].
+	Users    []string        `json:"users,omitzero"`
+	Presence []wire.Presence `json:"presence,omitzero"`
 }
 
 func subscriptionOf(v presence.View, withUsers bool) subscriptionJSON {
@@ -93,8 +96,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, p auth.Princi
 	}
 	sr := presence.SubscribeRequest{User: p.User, Key: req.Key, Contacts: users, PushToken: req.PushToken}
 	if req.TTL != nil {
-		if *req.TTL <= 0 {
-			return Invalid("ttl must be a positive number of seconds")
+		// Bound the seconds before converting them: a huge value would
+		// overflow time.Duration and could wrap into the allowed range.
+		if *req.TTL < int(presence.MinTTL/time.Second) || *req.TTL > int(presence.MaxTTL/time.Second) {
+			return Invalid("ttl must be between %d and %d seconds", int(presence.MinTTL/time.Second), int(presence.MaxTTL/time.Second))
 		}
 		sr.TTL = time.Duration(*req.TTL) * time.Second
 	}

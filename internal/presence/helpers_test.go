@@ -302,3 +302,5 @@ func wantedContacts(h *Hub) []string {
 	slices.Sort(out)
 	return out
 }
+
+func diffString(want, got any) string { return cmp.Diff(want, got) }

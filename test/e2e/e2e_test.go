@@ -205,11 +205,16 @@ func TestSubscriptionReceivesChanges(t *testing.T) {
 		t.Errorf("changes since the latest sequence = %+v, want none", ch)
 	}
 
-	// SIGTERM tells the WebSocket to go away (1001).
+	// SIGTERM tells the WebSocket to go away (1001). The client reads
+	// meanwhile, so it answers the close handshake.
+	closed := make(chan error, 1)
+	go func() {
+		ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, _, err := ws.ReadMessage()
+		closed <- err
+	}()
 	in.stop()
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, _, err = ws.ReadMessage()
-	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+	if err := <-closed; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("after SIGTERM the websocket read returned %v, want close 1001", err)
 	}
 }

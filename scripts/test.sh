@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine with Go installed.
+# It installs and starts whatever the tests need, then runs vet and every
+# test (unit, conformance, API, end-to-end against the real binary) with
+# the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="/usr/local/go/bin:$PATH"
+if ! command -v go >/dev/null; then
+  echo "test.sh: Go 1.26 is required (expected at /usr/local/go)" >&2
+  exit 1
+fi
+
+# Debian packages the tests need. The presence core, the embedded default
+# and the native backend need none beyond Go and a C toolchain for -race;
+# later backends add their servers here (kamailio, prosody, slapd, ...).
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v git >/dev/null || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
