@@ -19,10 +19,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 
@@ -368,7 +368,6 @@ func TestOIDCTokens(t *testing.T) {
 			}
 		})
 	}
-	_ = jwt.MapClaims{}
 }
 
 // TestAllowlistAndEndpointPool changes the allowlist through the admin API
@@ -488,4 +487,54 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestPendingHintsSurviveRestart: hints the relay did not accept before
+// SIGTERM are persisted and delivered by the next start.
+func TestPendingHintsSurviveRestart(t *testing.T) {
+	const secret = "s3cret"
+	var failing atomic.Bool
+	failing.Store(true)
+	hints := make(chan map[string]any, 10)
+	var attempts atomic.Int32
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		attempts.Add(1)
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if !push.Verify([]byte(secret), body, r.Header.Get(push.SignatureHeader)) {
+			t.Errorf("bad signature")
+		}
+		var h map[string]any
+		json.Unmarshal(body, &h)
+		hints <- h
+	}))
+	defer relay.Close()
+	in := newInstance(t, fmt.Sprintf("push:\n  webhook_url: %q\n  secret: %q\n  max_attempts: 100\n", relay.URL, secret))
+	bob, admin := in.token("bob@example.com"), in.adminToken()
+	in.start()
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", bob, map[string]any{"users": []string{"alice@example.com"}, "push_token": "dev"}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	eventually(t, "a failed delivery attempt", func() bool { return attempts.Load() > 0 })
+	// Only example.org is allowed from now on, so after the restart
+	// nothing changes in the subscription and the only hint is the saved one.
+	if code := in.call("PUT", in.admin+"/v1/admin/settings", admin, map[string]any{"allowlist": map[string]any{"enabled": true, "domains": []string{"example.org"}}}, nil); code != 200 {
+		t.Fatalf("settings: %d", code)
+	}
+	in.stop()
+	failing.Store(false)
+	in.start()
+	select {
+	case h := <-hints:
+		seq, _ := h["sequence"].(float64)
+		if h["subscription"] != sub.ID || h["push_token"] != "dev" || seq <= 0 || seq >= 1<<20 {
+			t.Errorf("delivered hint %v; want the pre-restart hint of %s", h, sub.ID)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the saved hint was not delivered after the restart")
+	}
 }
