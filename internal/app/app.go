@@ -172,10 +172,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		QueueSize: cfg.Stream.QueueSize, PingInterval: cfg.Stream.PingInterval,
 	}, hub, log.With("component", "stream"), reg)
 
-	var started atomic.Bool
+	// phase is "starting", then "" (ready), then "shutting down".
+	var phase atomic.Value
+	phase.Store("starting")
 	ready := func(ctx context.Context) error {
-		if !started.Load() {
-			return errors.New("starting")
+		if p := phase.Load().(string); p != "" {
+			return errors.New(p)
 		}
 		if hc, ok := be.(backend.HealthChecker); ok {
 			if err := hc.Healthy(ctx); err != nil {
@@ -225,22 +227,37 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	// Components run under their own context, cancelled only after the
-	// listeners have drained, so in-flight requests still reach them.
-	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopComponents()
-	comps, compCtx := errgroup.WithContext(compCtx)
-	comps.Go(func() error { return be.Run(compCtx, hub) })
-	comps.Go(func() error { return rec.Run(compCtx) })
-	comps.Go(func() error { return hub.Run(compCtx) })
+	// Components run under their own contexts, cancelled only after the
+	// listeners have drained, so in-flight requests still reach them. The
+	// backend outlives the reconciler, which unwatches through it on the
+	// way out.
+	base := context.WithoutCancel(ctx)
+	backendCtx, stopBackend := context.WithCancel(base)
+	defer stopBackend()
+	coreCtx, stopCore := context.WithCancel(base)
+	defer stopCore()
+	var backendGroup, core errgroup.Group
+	failed := make(chan error, 4)
+	goReport := func(g *errgroup.Group, name string, f func() error) {
+		g.Go(func() error {
+			err := f()
+			if err != nil {
+				failed <- fmt.Errorf("%s: %w", name, err)
+			}
+			return err
+		})
+	}
+	goReport(&backendGroup, "backend", func() error { return be.Run(backendCtx, hub) })
+	goReport(&core, "reconciler", func() error { return rec.Run(coreCtx) })
+	goReport(&core, "hub", func() error { return hub.Run(coreCtx) })
 	if pusher != nil {
-		comps.Go(func() error { return pusher.Run(compCtx) })
+		goReport(&core, "push", func() error { return pusher.Run(coreCtx) })
 	}
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- serve(cfg, clientSrv, clientLn) }()
 	go func() { serveErr <- serve(cfg, adminSrv, adminLn) }()
-	started.Store(true)
+	phase.Store("")
 	log.Info("presenced started", "version", Version, "listen", clientLn.Addr().String(),
 		"admin_listen", adminLn.Addr().String(), "backend", cfg.Backend.Kind, "store", cfg.Store.Kind,
 		"state", cfg.State.Kind, "tls", cfg.TLS.Enabled())
@@ -249,17 +266,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-serveErr:
-	case <-compCtx.Done():
-		runErr = comps.Wait()
+	case runErr = <-failed:
 	}
 
 	// The shutdown recipe: stop being ready, tell streams to go away
 	// (net/http does not wait for hijacked connections), stop accepting
-	// and drain requests, then stop the components (the hub persists
-	// refreshes, the pusher persists pending hints, the reconciler
-	// releases watches), and finally close state and store (deferred).
+	// and drain requests, then stop the core (the hub persists refreshes
+	// and sequences, the pusher persists pending hints, the reconciler
+	// releases watches), then the backend, and finally close state and
+	// store (deferred).
 	log.Info("shutting down")
-	started.Store(false)
+	phase.Store("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	if err := streams.Shutdown(sctx); err != nil {
@@ -270,8 +287,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Warn("listener did not drain in time", "err", err)
 		}
 	}
-	stopComponents()
-	if err := comps.Wait(); err != nil && runErr == nil && !errors.Is(err, context.Canceled) {
+	stopCore()
+	coreErr := core.Wait()
+	stopBackend()
+	if err := errors.Join(coreErr, backendGroup.Wait()); err != nil && runErr == nil {
 		runErr = err
 	}
 	log.Info("stopped")
