@@ -178,9 +178,9 @@ func TestCoalescing(t *testing.T) {
 		},
 		{
 			name: "a burst ending on the delivered state delivers nothing more", interval: time.Second,
-			updates: []update{{0, st(status.Available)}, {100 * time.Millisecond, st(status.Busy)}, {100 * time.Millisecond, st(status.Available)}},
-			tail:    time.Second,
-			want:    []status.Presence{{Availability: status.Available, Since: t0}},
+			updates:   []update{{0, st(status.Available)}, {100 * time.Millisecond, st(status.Busy)}, {100 * time.Millisecond, st(status.Available)}},
+			tail:      time.Second,
+			want:      []status.Presence{{Availability: status.Available, Since: t0}},
 			coalesced: 1,
 		},
 		{
@@ -337,6 +337,18 @@ func TestPushHints(t *testing.T) {
 		{"so the next change hints", func() { e.hub.Update("a@x.com", available) }, []Hint{hint(6)}},
 		{"ChangesSince fetches", func() { e.changes("alice", v.ID, 6) }, nil},
 		{"and the next change hints", func() { e.hub.Update("b@x.com", away) }, []Hint{hint(7)}},
+		{"Patch fetches", func() {
+			if _, err := e.hub.Patch(bg, "alice", v.ID, nil, []string{"b@x.com"}); err != nil { // 8
+				t.Fatal(err)
+			}
+		}, nil},
+		{"so a change after it hints", func() { e.hub.Update("a@x.com", busy) }, []Hint{hint(9)}},
+		{"replacing by key answers the full state", func() {
+			if _, _, err := e.hub.Subscribe(bg, SubscribeRequest{User: "alice", Key: "phone", Contacts: []string{"a@x.com"}, PushToken: "tok"}); err != nil { // 10
+				t.Fatal(err)
+			}
+		}, nil},
+		{"so a change after the replace hints", func() { e.hub.Update("a@x.com", away) }, []Hint{hint(11)}},
 	}
 	for _, st := range steps {
 		st.do()

@@ -155,6 +155,7 @@ func (h *Hub) installLocked(rec store.Subscription) *Subscription {
 		s.seq++
 	}
 	s.base = s.seq
+	s.hintOut = false // the app has the full state now, as after a fetch
 	seq := s.seq
 	s.mu.Unlock()
 	h.setMembersLocked(s, rec.Contacts, seq)
@@ -193,16 +194,19 @@ func (h *Hub) viewLocked(s *Subscription, full bool) View {
 		PushToken: s.pushToken,
 		Contacts:  make([]string, len(s.members)),
 	}
-	for i, m := range s.members {
-		v.Contacts[i] = m.c.email
+	// Members are read field by field: copying a member would read
+	// changed, which fan-out writes under s.mu with Hub.mu only read-held.
+	for i := range s.members {
+		v.Contacts[i] = s.members[i].c.email
 	}
 	s.mu.Lock()
 	v.Sequence = s.seq
 	s.mu.Unlock()
 	if full {
 		v.Presence = make([]ContactPresence, len(s.members))
-		for i, m := range s.members {
-			v.Presence[i] = ContactPresence{Contact: m.c.email, Presence: m.c.current.Load().Presence}
+		for i := range s.members {
+			c := s.members[i].c
+			v.Presence[i] = ContactPresence{Contact: c.email, Presence: c.current.Load().Presence}
 		}
 	}
 	return v

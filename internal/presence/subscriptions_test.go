@@ -52,9 +52,9 @@ func TestSequenceStrictlyIncreasing(t *testing.T) {
 func TestChangesSince(t *testing.T) {
 	e := newEnv(t)
 	v := e.subscribe("alice", "k", "a@x.com", "b@x.com", "c@x.com") // seq 1
-	e.hub.Update("a@x.com", available)                               // 2
-	e.hub.Update("b@x.com", busy)                                    // 3
-	e.hub.Update("a@x.com", away)                                    // 4
+	e.hub.Update("a@x.com", available)                              // 2
+	e.hub.Update("b@x.com", busy)                                   // 3
+	e.hub.Update("a@x.com", away)                                   // 4
 
 	full := []ContactPresence{cp("a@x.com", away), cp("b@x.com", busy), cp("c@x.com", pending)}
 	tests := []struct {

@@ -360,7 +360,9 @@ func TestRunTwice(t *testing.T) {
 	b := native.New(newState(t, clk), clk, 0, nil)
 	run(t, b)
 	watch(t, b, eps[0], "x@example.com") // the first Run is serving
-	ctx, cancel := context.WithCancel(t.Context())
+	// Bounded so that a second Run that wrongly runs fails the test rather
+	// than hanging it.
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	if err := b.Run(ctx, backendtest.NewRecorder()); err == nil {
 		t.Error("a second concurrent Run = nil, want an error")
