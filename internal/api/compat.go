@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/presenced/presenced/internal/auth"
@@ -53,7 +54,11 @@ func (s *Server) compatSubscribe(w http.ResponseWriter, r *http.Request, p auth.
 		res := s.d.Hub.Query(r.Context(), users, s.d.Fetcher)
 		WriteJSON(w, http.StatusOK, compatAnswer{Contacts: compatContacts(res)})
 	case len(users) == 0:
-		if err := s.d.Hub.DeleteByKey(r.Context(), p.User, req.Notify); err != nil && ProblemFor(err).Code != CodeNotFound {
+		id, err := s.d.Hub.IDForKey(p.User, req.Notify)
+		if err == nil {
+			err = s.d.Hub.Delete(r.Context(), p.User, id)
+		}
+		if err != nil && !errors.Is(err, presence.ErrNotFound) {
 			return err
 		}
 		zero := uint64(0)
@@ -74,21 +79,24 @@ func (s *Server) compatSubscribe(w http.ResponseWriter, r *http.Request, p auth.
 
 // compatFetch serves GET /presence/subscriptions/KEY[?sequence=N].
 func (s *Server) compatFetch(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	key := r.PathValue("key")
 	since, given, err := parseSince(r, "sequence")
+	if err != nil {
+		return err
+	}
+	id, err := s.d.Hub.IDForKey(p.User, r.PathValue("key"))
 	if err != nil {
 		return err
 	}
 	var list []presence.ContactPresence
 	var seq uint64
 	if given {
-		ch, err := s.d.Hub.ChangesSinceByKey(p.User, key, since)
+		ch, err := s.d.Hub.ChangesSince(p.User, id, since)
 		if err != nil {
 			return err
 		}
 		list, seq = ch.Presence, ch.Sequence
 	} else {
-		v, err := s.d.Hub.GetByKey(p.User, key)
+		v, err := s.d.Hub.Get(p.User, id)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,10 @@
 // (see clocktest) instead of sleeping.
 package clock
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Clock tells the time and schedules callbacks. Implementations are safe for
 // concurrent use.
@@ -32,3 +35,35 @@ func (Real) Now() time.Time { return time.Now() }
 
 // AfterFunc is time.AfterFunc.
 func (Real) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// Ticker delivers a tick on the returned channel every period of c's
+// time until stop is called. Ticks are dropped, not queued, while the
+// receiver is busy, like time.Ticker's.
+func Ticker(c Clock, period time.Duration) (ticks <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	var mu sync.Mutex
+	stopped := false
+	var t Timer
+	var arm func()
+	arm = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		t = c.AfterFunc(period, func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+			arm()
+		})
+	}
+	arm()
+	return ch, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
+}

@@ -127,16 +127,22 @@ func TestConcurrentUse(t *testing.T) {
 				case 0, 1:
 					_, _, err = e.hub.Subscribe(ctx, SubscribeRequest{User: u, Key: key, Contacts: pick(r, 8)})
 				case 2:
-					var v View
-					if v, err = e.hub.GetByKey(u, key); err == nil {
-						_, err = e.hub.Patch(ctx, u, v.ID, pick(r, 3), pick(r, 3))
+					var id string
+					if id, err = e.hub.IDForKey(u, key); err == nil {
+						_, err = e.hub.Patch(ctx, u, id, pick(r, 3), pick(r, 3))
 					}
 				case 3:
-					err = e.hub.DeleteByKey(ctx, u, key)
+					var id string
+					if id, err = e.hub.IDForKey(u, key); err == nil {
+						err = e.hub.Delete(ctx, u, id)
+					}
 				case 4:
+					var id string
 					var v View
-					if v, err = e.hub.GetByKey(u, key); err == nil {
-						_, err = e.hub.ChangesSince(u, v.ID, v.Sequence-uint64(r.IntN(3)))
+					if id, err = e.hub.IDForKey(u, key); err == nil {
+						if v, err = e.hub.Get(u, id); err == nil {
+							_, err = e.hub.ChangesSince(u, id, v.Sequence-uint64(r.IntN(3)))
+						}
 					}
 				case 5:
 					e.hub.List(u)

@@ -228,6 +228,7 @@ func (h *Hub) notify(s *Subscription, i int, ch *Change) {
 	s.seq++
 	seq := s.seq
 	s.members[i].changed = seq
+	s.dirty.Store(true) // the sequence moved: persist it with the next Flush
 	if s.pushToken != "" && !s.hintOut {
 		s.hintOut = true
 		hint = &Hint{PushToken: s.pushToken, User: s.user, Subscription: s.id, Key: s.key, Sequence: seq}

@@ -27,12 +27,8 @@ func TestExpiryAfterTTLSinceLastCall(t *testing.T) {
 	}{
 		{name: "untouched", want: t0.Add(ttl)},
 		{name: "Get", call: func(e *env, v View) error { _, err := e.hub.Get("alice", v.ID); return err }, want: t0.Add(100*time.Second + ttl)},
-		{name: "GetByKey", call: func(e *env, v View) error { _, err := e.hub.GetByKey("alice", v.Key); return err }, want: t0.Add(100*time.Second + ttl)},
+		{name: "IDForKey does not refresh", call: func(e *env, v View) error { _, err := e.hub.IDForKey("alice", v.Key); return err }, want: t0.Add(ttl)},
 		{name: "ChangesSince", call: func(e *env, v View) error { _, err := e.hub.ChangesSince("alice", v.ID, v.Sequence); return err }, want: t0.Add(100*time.Second + ttl)},
-		{name: "ChangesSinceByKey", call: func(e *env, v View) error {
-			_, err := e.hub.ChangesSinceByKey("alice", v.Key, v.Sequence)
-			return err
-		}, want: t0.Add(100*time.Second + ttl)},
 		{name: "Patch", call: func(e *env, v View) error {
 			_, err := e.hub.Patch(bg, "alice", v.ID, []string{"b@x.com"}, nil)
 			return err

@@ -163,12 +163,13 @@ func (h *Hub) SetTTL(d time.Duration) error {
 func (h *Hub) TTL() time.Duration { return time.Duration(h.ttl.Load()) }
 
 // Run sweeps expired subscriptions and persists refreshes until ctx is
-// done; then it persists outstanding refreshes one last time.
+// done; then it persists outstanding refreshes one last time. Its periods
+// run on the injected clock.
 func (h *Hub) Run(ctx context.Context) error {
-	sweep := time.NewTicker(h.cfg.SweepInterval)
-	defer sweep.Stop()
-	flush := time.NewTicker(h.cfg.FlushInterval)
-	defer flush.Stop()
+	sweep, stopSweep := clock.Ticker(h.clk, h.cfg.SweepInterval)
+	defer stopSweep()
+	flush, stopFlush := clock.Ticker(h.clk, h.cfg.FlushInterval)
+	defer stopFlush()
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,9 +177,9 @@ func (h *Hub) Run(ctx context.Context) error {
 			defer cancel()
 			h.markAllDirty() // persist exact sequences on a clean shutdown
 			return h.Flush(fctx)
-		case <-sweep.C:
+		case <-sweep:
 			h.Sweep(ctx)
-		case <-flush.C:
+		case <-flush:
 			if err := h.Flush(ctx); err != nil {
 				h.log.Warn("persisting subscription refreshes", "err", err)
 			}

@@ -247,21 +247,6 @@ func (h *Hub) Get(user, id string) (View, error) {
 	return h.viewLocked(s, true), nil
 }
 
-// GetByKey is Get by the subscription's key.
-func (h *Hub) GetByKey(user, key string) (View, error) {
-	h.mu.RLock()
-	u := h.users[user]
-	var id string
-	if u != nil && u.byKey[key] != nil {
-		id = u.byKey[key].id
-	}
-	h.mu.RUnlock()
-	if id == "" {
-		return View{}, fmt.Errorf("%w: key %s", ErrNotFound, key)
-	}
-	return h.Get(user, id)
-}
-
 // fetchedLocked records that the app fetched s: it is refreshed and may
 // get a new push hint.
 func (h *Hub) fetchedLocked(s *Subscription) {
@@ -293,21 +278,6 @@ func (h *Hub) ChangesSince(user, id string, since uint64) (Changes, error) {
 		}
 	}
 	return out, nil
-}
-
-// ChangesSinceByKey is ChangesSince by the subscription's key.
-func (h *Hub) ChangesSinceByKey(user, key string, since uint64) (Changes, error) {
-	h.mu.RLock()
-	u := h.users[user]
-	var id string
-	if u != nil && u.byKey[key] != nil {
-		id = u.byKey[key].id
-	}
-	h.mu.RUnlock()
-	if id == "" {
-		return Changes{}, fmt.Errorf("%w: key %s", ErrNotFound, key)
-	}
-	return h.ChangesSince(user, id, since)
 }
 
 // Patch adds and removes contacts of user's subscription id and returns
@@ -426,20 +396,15 @@ func (h *Hub) Delete(ctx context.Context, user, id string) error {
 	return nil
 }
 
-// DeleteByKey is Delete by the subscription's key; a missing key is
+// IDForKey returns the id of user's subscription with key, or
 // ErrNotFound.
-func (h *Hub) DeleteByKey(ctx context.Context, user, key string) error {
+func (h *Hub) IDForKey(user, key string) (string, error) {
 	h.mu.RLock()
-	u := h.users[user]
-	var id string
-	if u != nil && u.byKey[key] != nil {
-		id = u.byKey[key].id
+	defer h.mu.RUnlock()
+	if u := h.users[user]; u != nil && u.byKey[key] != nil {
+		return u.byKey[key].id, nil
 	}
-	h.mu.RUnlock()
-	if id == "" {
-		return fmt.Errorf("%w: key %s", ErrNotFound, key)
-	}
-	return h.Delete(ctx, user, id)
+	return "", fmt.Errorf("%w: key %s", ErrNotFound, key)
 }
 
 // removeLocked drops s from memory.

@@ -71,11 +71,10 @@ func TestChangesSince(t *testing.T) {
 	}
 	for _, tt := range tests {
 		diff(t, "ChangesSince", tt.want, e.changes("alice", v.ID, tt.since))
-		got, err := e.hub.ChangesSinceByKey("alice", "k", tt.since)
-		if err != nil {
-			t.Fatal(err)
+		id, err := e.hub.IDForKey("alice", "k")
+		if err != nil || id != v.ID {
+			t.Fatalf("IDForKey = %q, %v; want %q", id, err, v.ID)
 		}
-		diff(t, "ChangesSinceByKey", tt.want, got)
 	}
 
 	// Adding keeps the change log: the new contact is a change.
@@ -151,16 +150,13 @@ func TestOtherUsersSubscriptionIsNotFound(t *testing.T) {
 		call func() error
 	}{
 		{"Get", func() error { _, err := e.hub.Get("bob", v.ID); return err }},
-		{"GetByKey", func() error { _, err := e.hub.GetByKey("bob", "k"); return err }},
+		{"IDForKey", func() error { _, err := e.hub.IDForKey("bob", "k"); return err }},
 		{"ChangesSince", func() error { _, err := e.hub.ChangesSince("bob", v.ID, 0); return err }},
-		{"ChangesSinceByKey", func() error { _, err := e.hub.ChangesSinceByKey("bob", "k", 0); return err }},
 		{"Patch", func() error { _, err := e.hub.Patch(bg, "bob", v.ID, []string{"z@x.com"}, nil); return err }},
 		{"Refresh", func() error { _, err := e.hub.Refresh("bob", v.ID); return err }},
 		{"Delete", func() error { return e.hub.Delete(bg, "bob", v.ID) }},
-		{"DeleteByKey", func() error { return e.hub.DeleteByKey(bg, "bob", "k") }},
 		{"unknown id", func() error { _, err := e.hub.Get("alice", "nope"); return err }},
-		{"unknown key", func() error { _, err := e.hub.GetByKey("alice", "nope"); return err }},
-		{"unknown key delete", func() error { return e.hub.DeleteByKey(bg, "alice", "nope") }},
+		{"unknown key", func() error { _, err := e.hub.IDForKey("alice", "nope"); return err }},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
@@ -196,7 +192,7 @@ func TestDelete(t *testing.T) {
 	if err := e.hub.Delete(bg, "alice", v.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.hub.DeleteByKey(bg, "alice", "k2"); err != nil {
+	if err := e.hub.Delete(bg, "alice", w.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.hub.Delete(bg, "alice", w.ID); !errors.Is(err, ErrNotFound) {
@@ -223,7 +219,8 @@ func TestMaxSubscriptionsPerUser(t *testing.T) {
 	}
 	e.subscribe("alice", "b", "b@x.com") // replacing is not a new one
 	e.subscribe("bob", "c", "a@x.com")   // the limit is per user
-	if err := e.hub.DeleteByKey(bg, "alice", "a"); err != nil {
+	id, _ := e.hub.IDForKey("alice", "a")
+	if err := e.hub.Delete(bg, "alice", id); err != nil {
 		t.Fatal(err)
 	}
 	e.subscribe("alice", "c", "a@x.com")
