@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/presenced/presenced/internal/allowlist"
 	"github.com/presenced/presenced/internal/api"
 	"github.com/presenced/presenced/internal/auth"
+	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/email"
 	"github.com/presenced/presenced/internal/endpoint"
 	"github.com/presenced/presenced/internal/presence"
@@ -34,6 +37,8 @@ type Authenticator interface {
 type Deps struct {
 	Auth     Authenticator
 	Settings *settings.Manager
+	Tokens   store.TokenStore // for minting client tokens
+	Clock    clock.Clock
 	Hub      *presence.Hub
 	Pool     *endpoint.Pool
 	// Extra adds counts of other components (stream clients, backend
@@ -53,6 +58,9 @@ type Server struct {
 
 // New returns the admin API.
 func New(d Deps) *Server {
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
 	if d.MaxBody <= 0 {
 		d.MaxBody = 1 << 20
 	}
@@ -64,6 +72,7 @@ func New(d Deps) *Server {
 	s.handle("GET /v1/admin/endpoints", s.endpoints)
 	s.handle("GET /v1/admin/subscriptions", s.subscriptions)
 	s.handle("GET /v1/admin/stats", s.stats)
+	s.handle("POST /v1/admin/tokens", s.createToken)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -193,7 +202,7 @@ func (s *Server) addDomains(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	if len(req.Domains) == 0 {
+	if ds, err := allowlist.Normalize(req.Domains); err == nil && len(ds) == 0 {
 		return api.Invalid("domains is required")
 	}
 	return s.update(w, r, p, settings.Change{AddDomains: req.Domains})
@@ -255,6 +264,32 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, _ auth.Principal)
 
 // decodeStrict reads exactly one JSON value from r's body into v,
 // refusing unknown fields and anything after the value.
+// createToken mints a client API token for a user, as `presenced token
+// create` does, for provisioning scripts and the load tool. The secret is
+// in the answer only; the store keeps its hash.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var req struct {
+		User string `json:"user"`
+	}
+	if err := decodeStrict(r, &req); err != nil {
+		return err
+	}
+	user, err := email.Normalize(req.User)
+	if err != nil {
+		return api.Invalid("user must be an email: %v", err)
+	}
+	secret, hash, err := auth.NewToken()
+	if err != nil {
+		return fmt.Errorf("new token: %w", err)
+	}
+	if err := s.d.Tokens.Create(r.Context(), store.Token{Hash: hash, Kind: store.ClientToken, User: user, CreatedAt: s.d.Clock.Now().UTC()}); err != nil {
+		return fmt.Errorf("store token: %w", err)
+	}
+	s.d.Logger.Info("client token created", "by", p.TokenID, "token", auth.TokenID(hash))
+	api.WriteJSON(w, http.StatusCreated, map[string]string{"user": user, "token": secret})
+	return nil
+}
+
 func decodeStrict(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

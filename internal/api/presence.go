@@ -214,7 +214,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p auth.Principal
 	var handshake *stream.HandshakeError
 	switch {
 	case errors.As(err, &handshake):
-		return NewProblem(handshake.Status, CodeInvalidRequest, "websocket handshake failed: %v", handshake.Err)
+		code := CodeInvalidRequest
+		if handshake.Status == http.StatusForbidden {
+			code = CodeForbidden
+		}
+		return NewProblem(handshake.Status, code, "websocket handshake failed: %v", handshake.Err)
 	case errors.Is(err, stream.ErrNotStream):
 		return Invalid("GET /v1/stream needs a WebSocket upgrade or Accept: text/event-stream")
 	case errors.Is(err, stream.ErrClosed):

@@ -168,7 +168,7 @@ func (g *Gateway) buildHandlers() error {
 	}
 	g.Client = client
 	g.Admin = admin.New(admin.Deps{
-		Auth: authn, Settings: g.Settings, Hub: g.Hub, Pool: g.Pool, Ready: g.Ready, Gatherer: g.Registry,
+		Auth: authn, Settings: g.Settings, Tokens: g.Store.Tokens(), Clock: clk, Hub: g.Hub, Pool: g.Pool, Ready: g.Ready, Gatherer: g.Registry,
 		Logger: log.With("component", "admin"), MaxBody: cfg.HTTP.MaxBodyBytes,
 		Extra: func() map[string]any {
 			return map[string]any{

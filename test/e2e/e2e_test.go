@@ -538,3 +538,28 @@ func TestPendingHintsSurviveRestart(t *testing.T) {
 		t.Fatal("the saved hint was not delivered after the restart")
 	}
 }
+
+// TestAdminMintsClientTokens: provisioning through the admin API.
+func TestAdminMintsClientTokens(t *testing.T) {
+	in := newInstance(t, "")
+	admin, bob := in.adminToken(), in.token("bob@example.com")
+	in.start()
+	var minted struct{ User, Token string }
+	if code := in.call("POST", in.admin+"/v1/admin/tokens", admin, map[string]string{"user": "Frank@Example.com"}, &minted); code != 201 || minted.User != "frank@example.com" {
+		t.Fatalf("mint: %d %+v", code, minted)
+	}
+	var me map[string]any
+	if code := in.call("GET", in.client+"/v1/me", minted.Token, nil, &me); code != 200 || me["user"] != "frank@example.com" {
+		t.Fatalf("minted token: %d %v", code, me)
+	}
+	var p problemJSON
+	if code := in.call("POST", in.admin+"/v1/admin/tokens", admin, map[string]string{"user": "nope"}, &p); code != 400 || p.Code != "invalid_request" {
+		t.Errorf("invalid user: %d %+v", code, p)
+	}
+	if code := in.call("POST", in.admin+"/v1/admin/tokens", bob, map[string]string{"user": "x@example.com"}, &p); code != 403 {
+		t.Errorf("client token minting: %d", code)
+	}
+	if strings.Contains(in.logs.String(), minted.Token) {
+		t.Error("the minted secret appears in the logs")
+	}
+}
