@@ -12,6 +12,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gorilla/websocket"
 
+	"github.com/presenced/presenced/internal/app/apptest"
+	"github.com/presenced/presenced/internal/backend/native"
+	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/endpoint"
 	"github.com/presenced/presenced/internal/status"
 	"github.com/presenced/presenced/internal/store"
@@ -36,8 +39,8 @@ func settingsOf(ttl int, enabled bool, domains ...string) settingsJSON {
 // TestSettings runs its steps in order: each starts from the settings the
 // previous ones left.
 func TestSettings(t *testing.T) {
-	h := newHarness(t)
-	adm := h.adminToken()
+	h := apptest.New(t)
+	adm := h.AdminToken()
 	steps := []struct {
 		name   string
 		method string
@@ -73,17 +76,17 @@ func TestSettings(t *testing.T) {
 			if st.method == "PUT" {
 				body = st.body
 			}
-			r := h.adminDo(st.method, "/v1/admin/settings", adm, body)
+			r := h.AdminDo(st.method, "/v1/admin/settings", adm, body)
 			if st.code != "" {
-				wantProblem(t, r, http.StatusBadRequest, st.code)
-			} else if diff := cmp.Diff(st.want, decode[settingsJSON](t, r, http.StatusOK)); diff != "" {
+				apptest.WantProblem(t, r, http.StatusBadRequest, st.code)
+			} else if diff := cmp.Diff(st.want, apptest.Decode[settingsJSON](t, r, http.StatusOK)); diff != "" {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
 			// Applied to the hub and persisted in the store.
-			if got, want := h.hub.TTL(), time.Duration(st.want.SubscriptionTTL)*time.Second; got != want {
+			if got, want := h.Gateway.Hub.TTL(), time.Duration(st.want.SubscriptionTTL)*time.Second; got != want {
 				t.Errorf("hub TTL %v, want %v", got, want)
 			}
-			stored, err := h.store.Settings().Get(context.Background())
+			stored, err := h.Gateway.Store.Settings().Get(context.Background())
 			if err != nil {
 				t.Fatalf("stored settings: %v", err)
 			}
@@ -99,8 +102,8 @@ func TestSettings(t *testing.T) {
 }
 
 func TestAllowlistDomains(t *testing.T) {
-	h := newHarness(t)
-	adm := h.adminToken()
+	h := apptest.New(t)
+	adm := h.AdminToken()
 	steps := []struct {
 		name, method, path, body string
 		want                     []string // domains after the step
@@ -122,13 +125,13 @@ func TestAllowlistDomains(t *testing.T) {
 			if st.method == "POST" {
 				body = st.body
 			}
-			r := h.adminDo(st.method, st.path, adm, body)
+			r := h.AdminDo(st.method, st.path, adm, body)
 			if st.code != "" {
-				wantProblem(t, r, http.StatusBadRequest, st.code)
-			} else if diff := cmp.Diff(settingsOf(180, false, st.want...), decode[settingsJSON](t, r, http.StatusOK)); diff != "" {
+				apptest.WantProblem(t, r, http.StatusBadRequest, st.code)
+			} else if diff := cmp.Diff(settingsOf(180, false, st.want...), apptest.Decode[settingsJSON](t, r, http.StatusOK)); diff != "" {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(st.want, h.settings.Get().AllowlistDomains); diff != "" {
+			if diff := cmp.Diff(st.want, h.Gateway.Settings.Get().AllowlistDomains); diff != "" {
 				t.Errorf("domains (-want +got):\n%s", diff)
 			}
 		})
@@ -136,8 +139,11 @@ func TestAllowlistDomains(t *testing.T) {
 }
 
 func TestEndpointsInFillOrder(t *testing.T) {
-	h := newHarness(t, func(o *options) { o.endpoints = []string{"ep-a", "ep-b", "ep-c"}; o.maxPerEndpoint = 2 })
-	adm, bob := h.adminToken(), h.token("bob@example.com")
+	h := apptest.New(t, func(c *config.Config) {
+		c.Backend.Endpoints = []string{"ep-a", "ep-b", "ep-c"}
+		c.Backend.MaxSubscriptionsPerEndpoint = 2
+	})
+	adm, bob := h.AdminToken(), h.Token("bob@example.com")
 	type endpoints struct {
 		Endpoints []endpoint.Usage `json:"endpoints"`
 	}
@@ -146,14 +152,14 @@ func TestEndpointsInFillOrder(t *testing.T) {
 	}
 	get := func() endpoints {
 		t.Helper()
-		return decode[endpoints](t, h.adminDo("GET", "/v1/admin/endpoints", adm, nil), http.StatusOK)
+		return apptest.Decode[endpoints](t, h.AdminDo("GET", "/v1/admin/endpoints", adm, nil), http.StatusOK)
 	}
 	if diff := cmp.Diff(usage(0, 0, 0), get()); diff != "" {
 		t.Errorf("before any watch (-want +got):\n%s", diff)
 	}
 
-	sub := h.subscribe(bob, map[string]any{"users": []string{"a@example.com", "b@example.com", "c@example.com"}})
-	h.settled(bob, sub.ID)
+	sub := h.Subscribe(bob, map[string]any{"users": []string{"a@example.com", "b@example.com", "c@example.com"}}, http.StatusCreated)
+	h.Settled(bob, sub.ID)
 	steps := []struct {
 		name  string
 		patch map[string]any
@@ -167,10 +173,10 @@ func TestEndpointsInFillOrder(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			if st.patch != nil {
-				decode[subscription](t, h.clientDo("PATCH", "/v1/subscriptions/"+sub.ID, bob, st.patch), http.StatusOK)
+				apptest.Decode[apptest.Subscription](t, h.Do("PATCH", "/v1/subscriptions/"+sub.ID, bob, st.patch), http.StatusOK)
 			}
 			var got endpoints
-			eventually(t, "the endpoints to settle", func() bool {
+			apptest.Eventually(t, "the endpoints to settle", func() bool {
 				got = get()
 				return cmp.Equal(st.want, got)
 			})
@@ -179,11 +185,11 @@ func TestEndpointsInFillOrder(t *testing.T) {
 }
 
 func TestUserSubscriptions(t *testing.T) {
-	h := newHarness(t)
-	adm, alice := h.adminToken(), h.token("alice@example.com")
-	sub := h.subscribe(alice, map[string]any{"users": []string{"bob@example.com"}, "key": "phone", "push_token": "tok"})
-	plain := h.subscribe(alice, map[string]any{"users": []string{}, "key": "watch", "ttl": 30})
-	seq := h.settled(alice, sub.ID).Sequence
+	h := apptest.New(t)
+	adm, alice := h.AdminToken(), h.Token("alice@example.com")
+	sub := h.Subscribe(alice, map[string]any{"users": []string{"bob@example.com"}, "key": "phone", "push_token": "tok"}, http.StatusCreated)
+	plain := h.Subscribe(alice, map[string]any{"users": []string{}, "key": "watch", "ttl": 30}, http.StatusCreated)
+	seq := h.Settled(alice, sub.ID).Sequence
 
 	type adminSub struct {
 		ID        string          `json:"id"`
@@ -199,45 +205,45 @@ func TestUserSubscriptions(t *testing.T) {
 		Subscriptions []adminSub `json:"subscriptions"`
 	}
 	// Inspecting does not refresh: the expiries stay where alice left them.
-	h.clk.Advance(20 * time.Second)
+	h.Clock.Advance(20 * time.Second)
 	tests := []struct {
 		name, query string
 		want        answer
 	}{
 		{"a user's subscriptions", "?user=Alice@Example.com", answer{User: "alice@example.com", Subscriptions: []adminSub{
-			{ID: sub.ID, Key: "phone", TTL: 180, ExpiresAt: t0.Add(defaultTTL), Sequence: seq, Push: true,
-				Presence: []wire.Presence{offline("bob@example.com", at(t0))}},
-			{ID: plain.ID, Key: "watch", TTL: 30, ExpiresAt: t0.Add(30 * time.Second), Sequence: 1, Presence: []wire.Presence{}},
+			{ID: sub.ID, Key: "phone", TTL: 180, ExpiresAt: apptest.T0.Add(apptest.DefaultTTL), Sequence: seq, Push: true,
+				Presence: []wire.Presence{apptest.Offline("bob@example.com", apptest.At(apptest.T0))}},
+			{ID: plain.ID, Key: "watch", TTL: 30, ExpiresAt: apptest.T0.Add(30 * time.Second), Sequence: 1, Presence: []wire.Presence{}},
 		}}},
 		{"a user without any", "?user=nobody@example.com", answer{User: "nobody@example.com", Subscriptions: []adminSub{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := decode[answer](t, h.adminDo("GET", "/v1/admin/subscriptions"+tt.query, adm, nil), http.StatusOK)
+			got := apptest.Decode[answer](t, h.AdminDo("GET", "/v1/admin/subscriptions"+tt.query, adm, nil), http.StatusOK)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("subscriptions (-want +got):\n%s", diff)
 			}
 		})
 	}
 	for _, q := range []string{"", "?user=", "?user=not-an-email"} {
-		wantProblem(t, h.adminDo("GET", "/v1/admin/subscriptions"+q, adm, nil), http.StatusBadRequest, "invalid_request")
+		apptest.WantProblem(t, h.AdminDo("GET", "/v1/admin/subscriptions"+q, adm, nil), http.StatusBadRequest, "invalid_request")
 	}
 }
 
 func TestStatsAndMetrics(t *testing.T) {
-	h := newHarness(t)
-	adm, alice, bob := h.adminToken(), h.token("alice@example.com"), h.token("bob@example.com")
-	sub := h.subscribe(bob, map[string]any{"users": []string{"alice@example.com", "carol@example.com"}})
-	h.settled(bob, sub.ID)
+	h := apptest.New(t)
+	adm, alice, bob := h.AdminToken(), h.Token("alice@example.com"), h.Token("bob@example.com")
+	sub := h.Subscribe(bob, map[string]any{"users": []string{"alice@example.com", "carol@example.com"}}, http.StatusCreated)
+	h.Settled(bob, sub.ID)
 
-	url := "ws" + strings.TrimPrefix(h.client.URL, "http") + "/v1/stream"
+	url := "ws" + strings.TrimPrefix(h.ClientServer.URL, "http") + "/v1/stream"
 	conn, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + bob}})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	resp.Body.Close()
 	defer conn.Close()
-	decode[map[string]any](t, h.clientDo("PUT", "/v1/me/presence", alice, `{"availability":"Away"}`), http.StatusOK)
+	apptest.Decode[map[string]any](t, h.Do("PUT", "/v1/me/presence", alice, `{"availability":"Away"}`), http.StatusOK)
 	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil { // a safety deadline only
 		t.Fatal(err)
 	}
@@ -245,7 +251,7 @@ func TestStatsAndMetrics(t *testing.T) {
 		t.Fatalf("read the change: %v", err)
 	}
 
-	got := decode[map[string]float64](t, h.adminDo("GET", "/v1/admin/stats", adm, nil), http.StatusOK)
+	got := apptest.Decode[map[string]float64](t, h.AdminDo("GET", "/v1/admin/stats", adm, nil), http.StatusOK)
 	want := map[string]float64{
 		"client_subscriptions": 1, "watched_contacts": 2, "backend_subscriptions": 2,
 		"streams": 1, "deliveries": 1, "stream_clients": 1, "waiting_contacts": 0,
@@ -254,9 +260,9 @@ func TestStatsAndMetrics(t *testing.T) {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 
-	r := h.adminDo("GET", "/metrics", "", nil)
-	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("/metrics: %d %q", r.status, r.header.Get("Content-Type"))
+	r := h.AdminDo("GET", "/metrics", "", nil)
+	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics: %d %q", r.Status, r.Header.Get("Content-Type"))
 	}
 	for _, line := range []string{
 		`presenced_endpoint_subscriptions{endpoint="default"} 2`,
@@ -266,18 +272,18 @@ func TestStatsAndMetrics(t *testing.T) {
 		`presenced_stream_listeners 1`,
 		`presenced_deliveries_total 1`,
 	} {
-		if !strings.Contains(string(r.body), "\n"+line+"\n") {
+		if !strings.Contains(string(r.Body), "\n"+line+"\n") {
 			t.Errorf("/metrics lacks the line %q", line)
 		}
 	}
-	if !strings.Contains(string(r.body), `presenced_http_requests_total{code="201",listener="client",route="POST /v1/subscriptions"} 1`) {
+	if !strings.Contains(string(r.Body), `presenced_http_requests_total{code="201",listener="client",route="POST /v1/subscriptions"} 1`) {
 		t.Errorf("/metrics lacks the client API's request count")
 	}
 }
 
 func TestAdminAuth(t *testing.T) {
-	h := newHarness(t)
-	client := h.token("bob@example.com")
+	h := apptest.New(t)
+	client := h.Token("bob@example.com")
 	routes := []struct{ method, path, body string }{
 		{"GET", "/v1/admin/settings", ""},
 		{"PUT", "/v1/admin/settings", `{"subscription_ttl":60}`},
@@ -304,18 +310,19 @@ func TestAdminAuth(t *testing.T) {
 				if rt.body != "" {
 					body = rt.body
 				}
-				wantProblem(t, h.adminDo(rt.method, rt.path, c.token, body), c.status, c.code)
+				apptest.WantProblem(t, h.AdminDo(rt.method, rt.path, c.token, body), c.status, c.code)
 			})
 		}
 	}
-	if diff := cmp.Diff(store.Settings{SubscriptionTTL: defaultTTL, AllowlistDomains: []string{}}, h.settings.Get()); diff != "" {
+	if diff := cmp.Diff(store.Settings{SubscriptionTTL: apptest.DefaultTTL, AllowlistDomains: []string{}}, h.Gateway.Settings.Get()); diff != "" {
 		t.Errorf("refused calls changed the settings (-want +got):\n%s", diff)
 	}
 }
 
 func TestAdminHealth(t *testing.T) {
-	h := newHarness(t)
-	adm := h.adminToken()
+	h := apptest.New(t)
+	starting := apptest.Build(t) // built, its components not started yet
+	adm := h.AdminToken()
 	type health struct {
 		Status string `json:"status"`
 		Reason string `json:"reason"`
@@ -333,59 +340,66 @@ func TestAdminHealth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h.ready.Store(tt.ready)
-			if diff := cmp.Diff(tt.want, decode[health](t, h.adminDo("GET", tt.path, "", nil), tt.status)); diff != "" {
+			g := h
+			if !tt.ready {
+				g = starting
+			}
+			if diff := cmp.Diff(tt.want, apptest.Decode[health](t, g.AdminDo("GET", tt.path, "", nil), tt.status)); diff != "" {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
 		})
 	}
-	wantProblem(t, h.adminDo("GET", "/v1/admin/nothing", adm, nil), http.StatusNotFound, "not_found")
+	apptest.WantProblem(t, h.AdminDo("GET", "/v1/admin/nothing", adm, nil), http.StatusNotFound, "not_found")
 }
 
 // TestAllowlistChangeReachesClients changes the allowlist through the
 // admin API and watches the client API's changes follow.
 func TestAllowlistChangeReachesClients(t *testing.T) {
-	h := newHarness(t)
-	adm, alice := h.adminToken(), h.token("alice@example.com")
-	sub := h.subscribe(alice, map[string]any{"users": []string{"bob@example.com", "carol@other.org"}})
-	n := h.settled(alice, sub.ID).Sequence
-	changesSince := func(since uint64) changes {
+	h := apptest.New(t)
+	adm, alice := h.AdminToken(), h.Token("alice@example.com")
+	sub := h.Subscribe(alice, map[string]any{"users": []string{"bob@example.com", "carol@other.org"}}, http.StatusCreated)
+	n := h.Settled(alice, sub.ID).Sequence
+	changesSince := func(since uint64) apptest.Changes {
 		t.Helper()
-		return decode[changes](t, h.clientDo("GET", fmt.Sprintf("/v1/subscriptions/%s/changes?since=%d", sub.ID, since), alice, nil), http.StatusOK)
+		return apptest.Decode[apptest.Changes](t, h.Do("GET", fmt.Sprintf("/v1/subscriptions/%s/changes?since=%d", sub.ID, since), alice, nil), http.StatusOK)
+	}
+	nb, ok := h.Gateway.Backend.(*native.Backend)
+	if !ok {
+		t.Fatalf("backend %T, want the native backend", h.Gateway.Backend)
 	}
 	watched := func() []string {
 		var out []string
-		for c := range h.backend.Watching() {
+		for c := range nb.Watching() {
 			out = append(out, c)
 		}
 		return out
 	}
 
 	// Allow example.com only: carol's domain is out.
-	decode[settingsJSON](t, h.adminDo("PUT", "/v1/admin/settings", adm, `{"allowlist":{"enabled":true,"domains":"example.com"}}`), http.StatusOK)
-	want := changes{Sequence: n + 1, Presence: []wire.Presence{unknown("carol@other.org", status.DomainNotAllowed)}}
+	apptest.Decode[settingsJSON](t, h.AdminDo("PUT", "/v1/admin/settings", adm, `{"allowlist":{"enabled":true,"domains":"example.com"}}`), http.StatusOK)
+	want := apptest.Changes{Sequence: n + 1, Presence: []wire.Presence{apptest.Unknown("carol@other.org", status.DomainNotAllowed)}}
 	if diff := cmp.Diff(want, changesSince(n)); diff != "" {
 		t.Errorf("changes after removing other.org (-want +got):\n%s", diff)
 	}
-	eventually(t, "carol's watch to be released", func() bool {
-		return cmp.Equal([]string{"bob@example.com"}, watched()) && h.pool.Used() == 1
+	apptest.Eventually(t, "carol's watch to be released", func() bool {
+		return cmp.Equal([]string{"bob@example.com"}, watched()) && h.Gateway.Pool.Used() == 1
 	})
 
 	// Allow other.org again: carol is watched again and settles.
-	decode[settingsJSON](t, h.adminDo("POST", "/v1/admin/allowlist/domains", adm, `{"domains":"other.org"}`), http.StatusOK)
-	var got changes
-	eventually(t, "carol to be watched again", func() bool {
+	apptest.Decode[settingsJSON](t, h.AdminDo("POST", "/v1/admin/allowlist/domains", adm, `{"domains":"other.org"}`), http.StatusOK)
+	var got apptest.Changes
+	apptest.Eventually(t, "carol to be watched again", func() bool {
 		got = changesSince(n + 1)
 		return len(got.Presence) == 1 && got.Presence[0].Reason == ""
 	})
-	if diff := cmp.Diff([]wire.Presence{offline("carol@other.org", at(t0))}, got.Presence); diff != "" || got.Full {
+	if diff := cmp.Diff([]wire.Presence{apptest.Offline("carol@other.org", apptest.At(apptest.T0))}, got.Presence); diff != "" || got.Full {
 		t.Errorf("changes after adding other.org back (full %v; -want +got):\n%s", got.Full, diff)
 	}
 
 	// Removing the domain by name has the same effect.
-	decode[settingsJSON](t, h.adminDo("DELETE", "/v1/admin/allowlist/domains/other.org", adm, nil), http.StatusOK)
+	apptest.Decode[settingsJSON](t, h.AdminDo("DELETE", "/v1/admin/allowlist/domains/other.org", adm, nil), http.StatusOK)
 	last := changesSince(got.Sequence)
-	if diff := cmp.Diff(changes{Sequence: got.Sequence + 1, Presence: []wire.Presence{unknown("carol@other.org", status.DomainNotAllowed)}}, last); diff != "" {
+	if diff := cmp.Diff(apptest.Changes{Sequence: got.Sequence + 1, Presence: []wire.Presence{apptest.Unknown("carol@other.org", status.DomainNotAllowed)}}, last); diff != "" {
 		t.Errorf("changes after deleting other.org (-want +got):\n%s", diff)
 	}
 }

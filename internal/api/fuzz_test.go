@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/presenced/presenced/internal/app/apptest"
+	"github.com/presenced/presenced/internal/config"
 )
 
 // FuzzSubscriptionBodies posts arbitrary bodies to both subscription
@@ -27,8 +30,12 @@ func FuzzSubscriptionBodies(f *testing.F) {
 		f.Add(false, []byte(seed))
 		f.Add(true, []byte(seed))
 	}
-	h := newHarness(f, func(o *options) { o.maxContacts = 5; o.maxBody = 4096; o.quiet = true })
-	token := h.token("fuzz@example.com")
+	h := apptest.New(f, func(c *config.Config) {
+		c.Presence.MaxContactsPerRequest = 5
+		c.HTTP.MaxBodyBytes = 4096
+		c.Log.Level = "error" // quiet: refused bodies log warnings
+	})
+	token := h.Token("fuzz@example.com")
 	f.Fuzz(func(t *testing.T, compat bool, body []byte) {
 		path := "/v1/subscriptions"
 		if compat {
@@ -37,7 +44,7 @@ func FuzzSubscriptionBodies(f *testing.F) {
 		req := httptest.NewRequest("POST", path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()
-		h.api.ServeHTTP(rec, req)
+		h.Gateway.Client.ServeHTTP(rec, req)
 		if rec.Code >= http.StatusInternalServerError {
 			t.Fatalf("POST %s %q: status %d: %s", path, body, rec.Code, rec.Body)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 
+	"github.com/presenced/presenced/internal/app/apptest"
 	"github.com/presenced/presenced/internal/wire"
 )
 
@@ -25,15 +26,15 @@ type event struct {
 
 // dial opens a WebSocket stream as token. The stream's listener is
 // attached once Dial returns.
-func (h *harness) dial(token string) *websocket.Conn {
-	h.tb.Helper()
-	url := "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/v1/stream"
-	conn, resp, err := websocket.DefaultDialer.Dial(url, bearer(token))
+func dial(tb testing.TB, h *apptest.Harness, token string) *websocket.Conn {
+	tb.Helper()
+	url := "ws" + strings.TrimPrefix(h.ClientServer.URL, "http") + "/v1/stream"
+	conn, resp, err := websocket.DefaultDialer.Dial(url, apptest.Bearer(token))
 	if err != nil {
-		h.tb.Fatalf("dial %s: %v", url, err)
+		tb.Fatalf("dial %s: %v", url, err)
 	}
 	resp.Body.Close()
-	h.tb.Cleanup(func() { conn.Close() })
+	tb.Cleanup(func() { conn.Close() })
 	return conn
 }
 
@@ -65,24 +66,24 @@ type sseStream struct {
 
 // openSSE opens an SSE stream as token. The stream's listener is attached
 // once the response header has arrived.
-func (h *harness) openSSE(token string) *sseStream {
-	h.tb.Helper()
+func openSSE(tb testing.TB, h *apptest.Harness, token string) *sseStream {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", h.srv.URL+"/v1/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", h.ClientServer.URL+"/v1/stream", nil)
 	if err != nil {
-		h.tb.Fatalf("new request: %v", err)
+		tb.Fatalf("new request: %v", err)
 	}
-	req.Header = bearer(token)
+	req.Header = apptest.Bearer(token)
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := h.srv.Client().Do(req)
+	resp, err := h.ClientServer.Client().Do(req)
 	if err != nil {
 		cancel()
-		h.tb.Fatalf("open SSE: %v", err)
+		tb.Fatalf("open SSE: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		cancel()
 		resp.Body.Close()
-		h.tb.Fatalf("SSE answer %d %q, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+		tb.Fatalf("SSE answer %d %q, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	s := &sseStream{lines: make(chan string, 64)}
 	done := make(chan struct{})
@@ -103,7 +104,7 @@ func (h *harness) openSSE(token string) *sseStream {
 			}
 		}
 	}()
-	h.tb.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		resp.Body.Close()
 		<-done
@@ -128,18 +129,18 @@ func (s *sseStream) next(tb testing.TB) event {
 }
 
 func TestChangeReachesChangesAndStreams(t *testing.T) {
-	h := newHarness(t)
-	alice, bob := h.token("alice@example.com"), h.token("bob@example.com")
-	sub := h.subscribe(bob, map[string]any{"users": []string{"alice@example.com", "carol@example.com"}}, http.StatusCreated)
-	n := h.settled(bob, sub.ID).Sequence
-	ws := h.dial(bob)
-	sse := h.openSSE(bob)
+	h := apptest.New(t)
+	alice, bob := h.Token("alice@example.com"), h.Token("bob@example.com")
+	sub := h.Subscribe(bob, map[string]any{"users": []string{"alice@example.com", "carol@example.com"}}, http.StatusCreated)
+	n := h.Settled(bob, sub.ID).Sequence
+	ws := dial(t, h, bob)
+	sse := openSSE(t, h, bob)
 
-	h.clk.Advance(time.Minute)
-	h.publish(alice, map[string]any{"availability": "DoNotDisturb", "note": "focus"})
-	dnd := wire.Presence{User: "alice@example.com", Availability: "DoNotDisturb", Code: 9000, Note: "focus", Since: at(t0.Add(time.Minute))}
+	h.Clock.Advance(time.Minute)
+	h.Publish(alice, map[string]any{"availability": "DoNotDisturb", "note": "focus"})
+	dnd := wire.Presence{User: "alice@example.com", Availability: "DoNotDisturb", Code: 9000, Note: "focus", Since: apptest.At(apptest.T0.Add(time.Minute))}
 
-	if diff := cmp.Diff(changes{Sequence: n + 1, Presence: []wire.Presence{dnd}}, h.changesUntil(bob, sub.ID, n)); diff != "" {
+	if diff := cmp.Diff(apptest.Changes{Sequence: n + 1, Presence: []wire.Presence{dnd}}, changesUntil(t, h, bob, sub.ID, n)); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 	want := event{Type: "presence", Subscription: sub.ID, Sequence: n + 1, Presence: &dnd}
@@ -152,8 +153,8 @@ func TestChangeReachesChangesAndStreams(t *testing.T) {
 }
 
 func TestStreamRefusals(t *testing.T) {
-	h := newHarness(t)
-	bob, admin := h.token("bob@example.com"), h.adminToken()
+	h := apptest.New(t)
+	bob, admin := h.Token("bob@example.com"), h.AdminToken()
 	tests := []struct {
 		name   string
 		hdr    http.Header
@@ -162,18 +163,18 @@ func TestStreamRefusals(t *testing.T) {
 	}{
 		{"no token", http.Header{"Accept": {"text/event-stream"}}, http.StatusUnauthorized, "unauthorized"},
 		{"admin token", http.Header{"Authorization": {"Bearer " + admin}, "Accept": {"text/event-stream"}}, http.StatusForbidden, "forbidden"},
-		{"neither websocket nor SSE", bearer(bob), http.StatusBadRequest, "invalid_request"},
+		{"neither websocket nor SSE", apptest.Bearer(bob), http.StatusBadRequest, "invalid_request"},
 		{"malformed websocket upgrade", http.Header{
 			"Authorization": {"Bearer " + bob}, "Connection": {"Upgrade"}, "Upgrade": {"websocket"},
 		}, http.StatusBadRequest, "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantProblem(t, h.send("GET", "/v1/stream", tt.hdr, nil), tt.status, tt.code)
+			apptest.WantProblem(t, h.Send("GET", "/v1/stream", tt.hdr, nil), tt.status, tt.code)
 		})
 	}
 	t.Run("websocket without token", func(t *testing.T) {
-		url := "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/v1/stream"
+		url := "ws" + strings.TrimPrefix(h.ClientServer.URL, "http") + "/v1/stream"
 		conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
 		if err == nil {
 			conn.Close()
