@@ -64,14 +64,16 @@ func TestConcurrentUse(t *testing.T) {
 						return
 					case <-l.Done():
 						break read
-					case ev := <-l.Events():
-						if ev.Kind != PresenceChanged {
-							continue
+					case <-l.Ready():
+						for _, ev := range l.Drain(nil) {
+							if ev.Kind != PresenceChanged {
+								continue
+							}
+							if ev.Sequence <= last[ev.Subscription] {
+								report(fmt.Errorf("%s: subscription %s sequence %d after %d", u, ev.Subscription, ev.Sequence, last[ev.Subscription]))
+							}
+							last[ev.Subscription] = ev.Sequence
 						}
-						if ev.Sequence <= last[ev.Subscription] {
-							report(fmt.Errorf("%s: subscription %s sequence %d after %d", u, ev.Subscription, ev.Sequence, last[ev.Subscription]))
-						}
-						last[ev.Subscription] = ev.Sequence
 					}
 				}
 			}

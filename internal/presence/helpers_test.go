@@ -161,14 +161,10 @@ func summarize(e Event) ev {
 // drain returns the events queued to l without waiting.
 func drain(l *Listener) []ev {
 	var out []ev
-	for {
-		select {
-		case e := <-l.Events():
-			out = append(out, summarize(e))
-		default:
-			return out
-		}
+	for _, e := range l.Drain(nil) {
+		out = append(out, summarize(e))
 	}
+	return out
 }
 
 // changed is the summary of a PresenceChanged event.

@@ -67,7 +67,11 @@ func TestChangeIsSharedAcrossDeliveries(t *testing.T) {
 	e.subscribe("alice", "1", "a@x.com")
 	e.subscribe("alice", "2", "a@x.com")
 	e.hub.Update("a@x.com", available)
-	first, second := <-l.Events(), <-l.Events()
+	evs := l.Drain(nil)
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2", len(evs))
+	}
+	first, second := evs[0], evs[1]
 	if first.Change != second.Change {
 		t.Fatalf("each subscription got its own Change; want one shared value")
 	}

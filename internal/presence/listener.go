@@ -49,28 +49,35 @@ func (c *Change) Encoded(enc func(*Change) []byte) []byte {
 // dropped (Done closes, Overflowed reports true) rather than blocking
 // delivery to anyone else. The app reconnects and catches up with
 // "changes since".
+//
+// The queue grows on demand and is handed over whole by Drain, so an idle
+// listener holds almost no memory and a busy consumer takes every pending
+// event at once (and can write them in one go).
 type Listener struct {
-	user   string
-	events chan Event
-	done   chan struct{}
+	user  string
+	max   int
+	ready chan struct{} // capacity 1: signalled when the queue turns non-empty
+	done  chan struct{}
 
-	mu         sync.Mutex // guards closed and overflowed
+	mu         sync.Mutex // guards the fields below
+	queue      []Event
 	closed     bool
 	overflowed bool
 	onClose    func(*Listener)
 }
 
-// NewListener returns a listener for user's events with a queue of
-// queueSize events. onClose, when not nil, is called once when the listener
-// is closed or dropped; it must not block. The hub creates listeners; fakes
-// in tests of consumers may too.
+// NewListener returns a listener for user's events with a queue of at most
+// queueSize events. onClose, when not nil, is called once when the
+// listener is closed or dropped; it must not block. The hub creates
+// listeners; fakes in tests of consumers may too.
 func NewListener(user string, queueSize int, onClose func(*Listener)) *Listener {
 	if queueSize < 1 {
 		queueSize = 1
 	}
 	return &Listener{
 		user:    user,
-		events:  make(chan Event, queueSize),
+		max:     queueSize,
+		ready:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		onClose: onClose,
 	}
@@ -79,9 +86,37 @@ func NewListener(user string, queueSize int, onClose func(*Listener)) *Listener 
 // User returns the email whose events the listener receives.
 func (l *Listener) User() string { return l.user }
 
-// Events returns the channel events arrive on. It is never closed; select
-// on Done as well.
-func (l *Listener) Events() <-chan Event { return l.events }
+// Ready is signalled when events are waiting; call Drain to take them. A
+// signal may be stale (Drain then returns nothing).
+func (l *Listener) Ready() <-chan struct{} { return l.ready }
+
+// Drain appends every queued event to buf, in order, empties the queue
+// and returns the result. Passing back the slice of the previous Drain
+// lets the listener and its consumer swap two buffers without copying.
+func (l *Listener) Drain(buf []Event) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(buf) == 0 && cap(buf) >= cap(l.queue) {
+		out := l.queue
+		l.queue = buf[:0]
+		return out
+	}
+	buf = append(buf, l.queue...)
+	clear(l.queue)
+	l.queue = l.queue[:0]
+	return buf
+}
+
+// Len returns the number of queued events.
+func (l *Listener) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queue)
+}
+
+// Cap returns the most events the queue holds before the listener is
+// dropped.
+func (l *Listener) Cap() int { return l.max }
 
 // Done is closed when the listener is closed or dropped.
 func (l *Listener) Done() <-chan struct{} { return l.done }
@@ -100,18 +135,26 @@ func (l *Listener) Close() { l.shut(false) }
 // Offer queues ev without blocking and reports whether it was queued. A
 // full queue drops the listener.
 func (l *Listener) Offer(ev Event) bool {
-	select {
-	case <-l.done:
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
 		return false
-	default:
 	}
-	select {
-	case l.events <- ev:
-		return true
-	default:
+	if len(l.queue) >= l.max {
+		l.mu.Unlock()
 		l.shut(true)
 		return false
 	}
+	l.queue = append(l.queue, ev)
+	first := len(l.queue) == 1
+	l.mu.Unlock()
+	if first {
+		select {
+		case l.ready <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 func (l *Listener) shut(overflow bool) {
@@ -122,6 +165,7 @@ func (l *Listener) shut(overflow bool) {
 	}
 	l.closed = true
 	l.overflowed = overflow
+	l.queue = nil
 	onClose := l.onClose
 	l.mu.Unlock()
 	close(l.done)

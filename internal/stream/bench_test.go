@@ -76,7 +76,7 @@ func BenchmarkWebSocketThroughput(b *testing.B) {
 	for seq := uint64(1); seq <= uint64(n); seq++ {
 		// Keep the queue from overflowing: the benchmark measures the
 		// stream, not the drop policy.
-		for len(l.Events()) > queue/2 {
+		for l.Len() > queue/2 {
 			runtime.Gosched()
 		}
 		if !l.Offer(presence.Event{Kind: presence.PresenceChanged, Subscription: "s1", Sequence: seq, Change: change}) {

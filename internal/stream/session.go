@@ -71,6 +71,7 @@ func (s *Server) pump(l *presence.Listener, t transport, left <-chan struct{}) e
 	ticker := time.NewTicker(s.cfg.PingInterval)
 	defer ticker.Stop()
 	sent := s.metrics.sent[t.name()]
+	var batch []presence.Event
 	for {
 		// A dropped listener ends the stream at once: the events still
 		// queued are stale, and the app will catch up after reconnecting.
@@ -91,14 +92,18 @@ func (s *Server) pump(l *presence.Listener, t transport, left <-chan struct{}) e
 			if err := t.ping(); err != nil {
 				return s.writeFailed(err, left)
 			}
-		case ev := <-l.Events():
-			wrote, err := s.send(t, ev)
-			if err != nil {
-				return s.writeFailed(err, left)
+		case <-l.Ready():
+			batch = l.Drain(batch[:0])
+			for _, ev := range batch {
+				wrote, err := s.send(t, ev)
+				if err != nil {
+					return s.writeFailed(err, left)
+				}
+				if wrote {
+					sent.Inc()
+				}
 			}
-			if wrote {
-				sent.Inc()
-			}
+			clear(batch) // do not pin the changes until the next batch
 		}
 	}
 }

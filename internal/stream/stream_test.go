@@ -207,7 +207,7 @@ func offerUntilClosed(tb testing.TB, l *presence.Listener) {
 		Contact:  "bob@example.com",
 		Presence: status.Presence{Availability: status.Busy, Note: strings.Repeat("n", 16<<10)},
 	}
-	half := cap(l.Events()) / 2
+	half := l.Cap() / 2
 	seq := uint64(0)
 	eventually(tb, "the server to close the listener", func() bool {
 		select {
@@ -215,7 +215,7 @@ func offerUntilClosed(tb testing.TB, l *presence.Listener) {
 			return true
 		default:
 		}
-		for len(l.Events()) < half {
+		for l.Len() < half {
 			seq++
 			l.Offer(presence.Event{Kind: presence.PresenceChanged, Subscription: "s1", Sequence: seq, Change: change})
 		}

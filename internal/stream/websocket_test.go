@@ -89,7 +89,7 @@ func TestWebSocketEvents(t *testing.T) {
 	if got := l.User(); got != testUser {
 		t.Errorf("listener for %q, want %q", got, testUser)
 	}
-	if got, want := cap(l.Events()), DefaultQueueSize; got != want {
+	if got, want := l.Cap(), DefaultQueueSize; got != want {
 		t.Errorf("queue size %d, want default %d", got, want)
 	}
 
