@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,12 @@ func New(d Deps) *Server {
 	s.handle("GET /v1/admin/subscriptions", s.subscriptions)
 	s.handle("GET /v1/admin/stats", s.stats)
 	s.handle("POST /v1/admin/tokens", s.createToken)
+	// Profiles, for performance work; admin-token protected like the API.
+	s.handle("GET /debug/pprof/", pprofHandler(pprof.Index))
+	s.handle("GET /debug/pprof/cmdline", pprofHandler(pprof.Cmdline))
+	s.handle("GET /debug/pprof/profile", pprofHandler(pprof.Profile))
+	s.handle("GET /debug/pprof/symbol", pprofHandler(pprof.Symbol))
+	s.handle("GET /debug/pprof/trace", pprofHandler(pprof.Trace))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -288,6 +295,15 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 	s.d.Logger.Info("client token created", "by", p.TokenID, "token", auth.TokenID(hash))
 	api.WriteJSON(w, http.StatusCreated, map[string]string{"user": user, "token": secret})
 	return nil
+}
+
+// pprofHandler adapts a net/http/pprof handler to an authenticated admin
+// route.
+func pprofHandler(h http.HandlerFunc) handler {
+	return func(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+		h(w, r)
+		return nil
+	}
 }
 
 func decodeStrict(r *http.Request, v any) error {

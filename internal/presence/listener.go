@@ -64,6 +64,7 @@ type Listener struct {
 	closed     bool
 	overflowed bool
 	onClose    func(*Listener)
+	notify     func()
 }
 
 // NewListener returns a listener for user's events with a queue of at most
@@ -107,6 +108,17 @@ func (l *Listener) Drain(buf []Event) []Event {
 	return buf
 }
 
+// SetNotify sets f to be called when events become ready (the queue
+// turns non-empty) and once when the listener closes or is dropped. It
+// lets a consumer wait without a goroutine of its own. f runs on the
+// delivering goroutine, possibly with the hub's locks held: it must not
+// block or call into the hub.
+func (l *Listener) SetNotify(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.notify = f
+}
+
 // Len returns the number of queued events.
 func (l *Listener) Len() int {
 	l.mu.Lock()
@@ -147,11 +159,15 @@ func (l *Listener) Offer(ev Event) bool {
 	}
 	l.queue = append(l.queue, ev)
 	first := len(l.queue) == 1
+	notify := l.notify
 	l.mu.Unlock()
 	if first {
 		select {
 		case l.ready <- struct{}{}:
 		default:
+		}
+		if notify != nil {
+			notify()
 		}
 	}
 	return true
@@ -166,10 +182,13 @@ func (l *Listener) shut(overflow bool) {
 	l.closed = true
 	l.overflowed = overflow
 	l.queue = nil
-	onClose := l.onClose
+	onClose, notify := l.onClose, l.notify
 	l.mu.Unlock()
 	close(l.done)
 	if onClose != nil {
 		onClose(l)
+	}
+	if notify != nil {
+		notify()
 	}
 }

@@ -11,14 +11,19 @@ import (
 	"github.com/presenced/presenced/internal/wire"
 )
 
+// eventWriter writes one event's JSON within the write timeout.
+type eventWriter interface {
+	writeEvent(json []byte) error
+}
+
 // transport is one connection's way of framing what the pump writes. All
 // its methods are called from the pump's goroutine only, which makes the
-// pump the connection's only writer of data.
+// pump the connection's only writer of data. (SSE uses the pump;
+// WebSocket sessions write from short-lived writers, see websocket.go.)
 type transport interface {
+	eventWriter
 	// name returns the transport label value.
 	name() string
-	// writeEvent writes one event's JSON within the write timeout.
-	writeEvent(json []byte) error
 	// ping writes a keepalive within the write timeout.
 	ping() error
 	// farewell writes, best effort, the notice of why presenced ends the
@@ -159,7 +164,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // send encodes ev and writes it to t, reporting whether ev was an event
 // to write at all.
-func (s *Server) send(t transport, ev presence.Event) (bool, error) {
+func (s *Server) send(t eventWriter, ev presence.Event) (bool, error) {
 	bp := bufPool.Get().(*[]byte)
 	b, ok := appendEvent((*bp)[:0], ev)
 	var err error

@@ -95,10 +95,11 @@ type Server struct {
 
 	goaway chan struct{} // closed by the first Shutdown
 
-	mu     sync.Mutex // guards closed, active and idle
-	closed bool
-	active int           // streams inside Serve
-	idle   chan struct{} // closed when closed && active == 0
+	mu       sync.Mutex // guards closed, active, idle and sessions
+	closed   bool
+	active   int           // open streams
+	idle     chan struct{} // closed when closed && active == 0
+	sessions map[*wsSession]struct{}
 }
 
 // writeBufferPool lends gorilla/websocket its frame buffers only while a
@@ -133,8 +134,9 @@ func NewServer(cfg Config, hub Hub, logger *slog.Logger, reg prometheus.Register
 			// authenticated a bearer token, so any Origin is fine.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		goaway: make(chan struct{}),
-		idle:   make(chan struct{}),
+		goaway:   make(chan struct{}),
+		idle:     make(chan struct{}),
+		sessions: make(map[*wsSession]struct{}),
 	}
 }
 
@@ -151,7 +153,12 @@ func NewServer(cfg Config, hub Hub, logger *slog.Logger, reg prometheus.Register
 // its own error format. Once a stream has started it returns nil however
 // the stream ended (each end is logged and counted); any other error means
 // the connection was taken over and nothing more can be written to w.
-// Serve returns only after every goroutine it started has finished.
+//
+// An SSE stream is served inside Serve. A WebSocket stream outlives it:
+// Serve returns after the handshake, and the stream runs on with one
+// reading goroutine (and a writer only while there is something to
+// write), so an idle WebSocket costs a few kilobytes. Shutdown waits for
+// both kinds.
 func (s *Server) Serve(w http.ResponseWriter, r *http.Request, user string) error {
 	ws := websocket.IsWebSocketUpgrade(r)
 	if !ws && !acceptsEventStream(r) {
@@ -160,13 +167,17 @@ func (s *Server) Serve(w http.ResponseWriter, r *http.Request, user string) erro
 	if err := s.acquire(); err != nil {
 		return err
 	}
-	defer s.release()
-
 	l := s.hub.Listen(user, s.cfg.QueueSize)
-	defer l.Close()
 	if ws {
-		return s.serveWebSocket(w, r, user, l)
+		err := s.startWebSocket(w, r, user, l, s.release)
+		if err != nil {
+			l.Close()
+			s.release()
+		}
+		return err
 	}
+	defer s.release()
+	defer l.Close()
 	return s.serveSSE(w, r, user, l)
 }
 
@@ -190,14 +201,21 @@ func acceptsEventStream(r *http.Request) bool {
 // safe to call more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	var sessions []*wsSession
 	if !s.closed {
 		s.closed = true
 		close(s.goaway)
 		if s.active == 0 {
 			close(s.idle)
 		}
+		for ws := range s.sessions {
+			sessions = append(sessions, ws)
+		}
 	}
 	s.mu.Unlock()
+	for _, ws := range sessions {
+		ws.goAway(closeGoingAway)
+	}
 
 	select {
 	case <-s.idle:
@@ -218,6 +236,24 @@ func (s *Server) Clients() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.active
+}
+
+// register records a running WebSocket session, telling it to go away
+// at once when Shutdown has begun.
+func (s *Server) register(ws *wsSession) {
+	s.mu.Lock()
+	s.sessions[ws] = struct{}{}
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		ws.goAway(closeGoingAway)
+	}
+}
+
+func (s *Server) unregister(ws *wsSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, ws)
 }
 
 // acquire counts a new stream in, unless the server is closed.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -15,8 +17,16 @@ import (
 // (and perhaps their own pings).
 const readLimit = 4 << 10
 
-// serveWebSocket upgrades the connection and pumps l into it.
-func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, user string, l *presence.Listener) error {
+// A WebSocket stream holds as little as possible while idle: after the
+// handshake the HTTP handler returns (releasing net/http's per-request
+// state), one goroutine blocks reading the connection, pings run on a
+// timer, and a writer goroutine exists only while events are being
+// written: the listener's notify hook starts one when its queue turns
+// non-empty.
+
+// startWebSocket upgrades the connection and starts its session. It
+// returns once the session runs; the session ends by itself and calls done.
+func (s *Server) startWebSocket(w http.ResponseWriter, r *http.Request, user string, l *presence.Listener, done func()) error {
 	u := s.upgrader
 	status := 0
 	// gorilla calls Error for a refused handshake, before anything is
@@ -30,101 +40,217 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, user str
 		}
 		return fmt.Errorf("stream: websocket upgrade: %w", err)
 	}
-
-	c := &wsConn{conn: conn, timeout: s.cfg.WriteTimeout, readDone: make(chan struct{})}
-	gauge := s.metrics.clients[transportWebSocket]
-	gauge.Inc()
-	defer gauge.Dec()
-
-	conn.SetReadLimit(readLimit)
-	pongWait := 2 * s.cfg.PingInterval
-	if err := conn.SetReadDeadline(time.Now().Add(pongWait)); err != nil {
+	ws := &wsSession{s: s, conn: conn, l: l, user: user, done: done, pongWait: 2 * s.cfg.PingInterval}
+	if err := ws.start(); err != nil {
 		conn.Close()
-		return fmt.Errorf("stream: websocket read deadline: %w", err)
+		return err
 	}
-	conn.SetPongHandler(func(string) error {
-		return conn.SetReadDeadline(time.Now().Add(pongWait))
-	})
-	conn.SetPingHandler(func(data string) error {
-		// A client's own ping shows it alive as well as a pong does.
-		if err := conn.SetReadDeadline(time.Now().Add(pongWait)); err != nil {
-			return err
-		}
-		return c.pong(data)
-	})
-	go c.readLoop()
-
-	e := s.pump(l, c, c.readDone)
-	l.Close()
-	c.finish()
-	if e == endClientLeft && isTimeout(c.readErr) {
-		e = endPongTimeout
-		s.metrics.drops[dropPongTimeout].Inc()
-	}
-	s.log.Debug("stream ended", "transport", transportWebSocket, "user", user, "end", e, "read_error", c.readErr)
 	return nil
 }
 
-// wsConn is the WebSocket transport of one stream. The pump goroutine is
-// its only writer of data frames; the read loop writes only the control
-// replies gorilla/websocket sends by itself (pongs, the close reply),
-// which gorilla serializes with the pump's writes.
-type wsConn struct {
-	conn    *websocket.Conn
-	timeout time.Duration
+// wsSession is one WebSocket stream.
+//
+// Writers: data frames come only from the writer goroutine, of which at
+// most one runs (writing); pings and close frames use gorilla's
+// WriteControl, which may run concurrently with it.
+type wsSession struct {
+	s        *Server
+	conn     *websocket.Conn
+	l        *presence.Listener
+	user     string
+	done     func()
+	pongWait time.Duration
 
-	readDone chan struct{} // closed when readLoop returns
-	readErr  error         // why readLoop returned; read after readDone
-
-	closeSent bool // farewell wrote a close frame; pump goroutine only
+	writing  atomic.Bool    // a writer goroutine runs
+	writers  sync.WaitGroup // writer goroutines
+	mu       sync.Mutex     // orders writer starts before the end's Wait
+	ended    bool           // guarded by mu: no more writers may start
+	batch    []presence.Event
+	closing  atomic.Bool // a close frame was sent
+	dropped  atomic.Bool // presenced ended the stream (counted already)
+	pinger   *time.Timer
 }
 
-var _ transport = (*wsConn)(nil)
+func (ws *wsSession) start() error {
+	c := ws.conn
+	c.SetReadLimit(readLimit)
+	if err := c.SetReadDeadline(time.Now().Add(ws.pongWait)); err != nil {
+		return fmt.Errorf("stream: websocket read deadline: %w", err)
+	}
+	c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(ws.pongWait)) })
+	c.SetPingHandler(func(data string) error {
+		// A client's own ping shows it alive as well as a pong does.
+		if err := c.SetReadDeadline(time.Now().Add(ws.pongWait)); err != nil {
+			return err
+		}
+		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(ws.s.cfg.WriteTimeout))
+		if err == nil || errors.Is(err, websocket.ErrCloseSent) || isTimeout(err) {
+			return nil // like gorilla's default: a broken connection shows elsewhere
+		}
+		return err
+	})
+	ws.s.metrics.clients[transportWebSocket].Inc()
+	ws.s.register(ws)
+	ws.pinger = time.AfterFunc(ws.s.cfg.PingInterval, ws.ping)
+	ws.l.SetNotify(ws.kick)
+	go ws.readLoop()
+	ws.kick() // events queued before the notify hook was set
+	return nil
+}
 
-func (c *wsConn) name() string { return transportWebSocket }
+// kick starts the writer unless one runs. It is the listener's notify
+// hook: it must not block.
+func (ws *wsSession) kick() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if !ws.ended && ws.writing.CompareAndSwap(false, true) {
+		ws.writers.Add(1)
+		go ws.write()
+	}
+}
+
+// write drains the listener into the connection until the queue is empty,
+// then exits; a dropped or closed listener ends the stream.
+func (ws *wsSession) write() {
+	defer ws.writers.Done()
+	sent := ws.s.metrics.sent[transportWebSocket]
+	for {
+		select {
+		case <-ws.l.Done():
+			ws.listenerDone()
+			ws.writing.Store(false)
+			return
+		default:
+		}
+		ws.batch = ws.l.Drain(ws.batch[:0])
+		if len(ws.batch) == 0 {
+			ws.writing.Store(false)
+			// An event offered after the Drain but before the Store
+			// found writing set and did not start a writer: look again.
+			if ws.l.Len() == 0 && !ws.listenerClosed() || !ws.writing.CompareAndSwap(false, true) {
+				return
+			}
+			continue // the CAS made this goroutine the writer again
+		}
+		for _, ev := range ws.batch {
+			wrote, err := ws.s.send(ws, ev)
+			if err != nil {
+				ws.writeFailed(err)
+				clear(ws.batch)
+				ws.writing.Store(false)
+				return
+			}
+			if wrote {
+				sent.Inc()
+			}
+		}
+		clear(ws.batch) // do not pin the changes until the next batch
+	}
+}
+
+func (ws *wsSession) listenerClosed() bool {
+	select {
+	case <-ws.l.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// listenerDone ends a stream whose listener the hub dropped or closed.
+func (ws *wsSession) listenerDone() {
+	if ws.l.Overflowed() {
+		ws.s.metrics.drops[dropSlowConsumer].Inc()
+		ws.dropped.Store(true)
+		ws.goAway(closeSlowConsume)
+		return
+	}
+	ws.goAway(closeGoingAway)
+}
+
+// writeFailed ends the stream after a failed data write.
+func (ws *wsSession) writeFailed(err error) {
+	switch {
+	case errors.Is(err, websocket.ErrCloseSent):
+		// The read loop answered the client's close: the client left.
+	case isTimeout(err):
+		ws.s.metrics.drops[dropWriteTimeout].Inc()
+		ws.dropped.Store(true)
+	default:
+		if !ws.closing.Load() {
+			ws.s.metrics.drops[dropWriteError].Inc()
+			ws.dropped.Store(true)
+		}
+	}
+	ws.conn.Close() // the read loop ends and cleans up
+}
+
+// goAway sends a close frame and gives the client the write timeout to
+// answer it; the read loop then ends and cleans up.
+func (ws *wsSession) goAway(msg []byte) {
+	if ws.closing.Swap(true) {
+		return
+	}
+	deadline := time.Now().Add(ws.s.cfg.WriteTimeout)
+	if err := ws.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
+		ws.conn.Close()
+		return
+	}
+	_ = ws.conn.SetReadDeadline(deadline)
+}
+
+func (ws *wsSession) ping() {
+	err := ws.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ws.s.cfg.WriteTimeout))
+	switch {
+	case err == nil:
+		ws.pinger.Reset(ws.s.cfg.PingInterval)
+	case errors.Is(err, websocket.ErrCloseSent):
+	case isTimeout(err):
+		ws.s.metrics.drops[dropWriteTimeout].Inc()
+		ws.dropped.Store(true)
+		ws.conn.Close()
+	default:
+		ws.conn.Close()
+	}
+}
 
 // readLoop reads, and discards, client frames so that control frames are
 // handled (pongs renew the read deadline; a close is answered), until the
-// connection fails, the client closes, or pongs stop arriving.
-func (c *wsConn) readLoop() {
-	defer close(c.readDone)
+// connection fails, the client closes, or pongs stop arriving. It owns
+// the session's end.
+func (ws *wsSession) readLoop() {
+	var err error
 	for {
-		if _, _, err := c.conn.NextReader(); err != nil {
-			c.readErr = err
-			return
+		if _, _, err = ws.conn.NextReader(); err != nil {
+			break
 		}
 	}
+	ws.pinger.Stop()
+	ws.mu.Lock()
+	ws.ended = true // before Close, whose notify must start no writer
+	ws.mu.Unlock()
+	ws.l.Close()
+	ws.conn.Close()
+	ws.writers.Wait()
+	end := endClientLeft
+	switch {
+	case ws.closing.Load() || ws.dropped.Load():
+		end = endShutdown
+	case isTimeout(err):
+		end = endPongTimeout
+		ws.s.metrics.drops[dropPongTimeout].Inc()
+	}
+	ws.s.metrics.clients[transportWebSocket].Dec()
+	ws.s.unregister(ws)
+	ws.s.log.Debug("stream ended", "transport", transportWebSocket, "end", end, "read_error", err)
+	ws.done()
 }
 
-func (c *wsConn) writeEvent(json []byte) error {
-	if err := c.conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+func (ws *wsSession) writeEvent(json []byte) error {
+	if err := ws.conn.SetWriteDeadline(time.Now().Add(ws.s.cfg.WriteTimeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
-	return wsWriteErr(c.conn.WriteMessage(websocket.TextMessage, json))
-}
-
-func (c *wsConn) ping() error {
-	return wsWriteErr(c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.timeout)))
-}
-
-// pong answers a client's ping from the read loop. Like gorilla's default
-// handler it ignores a pong that cannot be sent in time or after the close
-// frame: the pump notices a connection that really broke.
-func (c *wsConn) pong(data string) error {
-	err := c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.timeout))
-	if err == nil || errors.Is(err, websocket.ErrCloseSent) || isTimeout(err) {
-		return nil
-	}
-	return err
-}
-
-// wsWriteErr maps gorilla's "close already sent" (the read loop answered
-// the client's close) to errClientLeft.
-func wsWriteErr(err error) error {
-	if errors.Is(err, websocket.ErrCloseSent) {
-		return errClientLeft
-	}
-	return err
+	return ws.conn.WriteMessage(websocket.TextMessage, json)
 }
 
 // The close frames presenced sends (RFC 6455 §7.4.1).
@@ -132,29 +258,3 @@ var (
 	closeGoingAway   = websocket.FormatCloseMessage(websocket.CloseGoingAway, "going away")
 	closeSlowConsume = websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "slow consumer")
 )
-
-func (c *wsConn) farewell(n notice) {
-	msg := closeGoingAway
-	if n == noticeSlowConsumer {
-		msg = closeSlowConsume
-	}
-	err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.timeout))
-	c.closeSent = err == nil
-}
-
-// finish closes the connection and waits for the read loop. After a close
-// frame it first gives the client up to the write timeout to answer, so
-// the close handshake completes and the client reads every frame before
-// the TCP connection goes.
-func (c *wsConn) finish() {
-	if c.closeSent {
-		t := time.NewTimer(c.timeout)
-		select {
-		case <-c.readDone:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	c.conn.Close()
-	<-c.readDone
-}
