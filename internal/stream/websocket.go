@@ -61,14 +61,14 @@ type wsSession struct {
 	done     func()
 	pongWait time.Duration
 
-	writing  atomic.Bool    // a writer goroutine runs
-	writers  sync.WaitGroup // writer goroutines
-	mu       sync.Mutex     // orders writer starts before the end's Wait
-	ended    bool           // guarded by mu: no more writers may start
-	batch    []presence.Event
-	closing  atomic.Bool // a close frame was sent
-	dropped  atomic.Bool // presenced ended the stream (counted already)
-	pinger   *time.Timer
+	writing atomic.Bool    // a writer goroutine runs
+	writers sync.WaitGroup // writer goroutines
+	mu      sync.Mutex     // orders writer starts before the end's Wait
+	ended   bool           // guarded by mu: no more writers may start
+	batch   []presence.Event
+	closing atomic.Bool // a close frame was sent
+	dropped atomic.Bool // presenced ended the stream (counted already)
+	pinger  *time.Timer
 }
 
 func (ws *wsSession) start() error {
