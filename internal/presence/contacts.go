@@ -206,7 +206,7 @@ func (h *Hub) deliverLocked(c *contact, p status.Presence, now time.Time) {
 			return
 		}
 		if p.Availability != status.Unknown {
-			p.Since = now
+			p.Since = now.UTC().Truncate(time.Millisecond)
 		}
 	} else if cur.Equal(p) {
 		return
