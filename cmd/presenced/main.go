@@ -23,6 +23,7 @@ Usage:
   presenced token create [--config FILE] [--data-dir DIR] EMAIL
   presenced admin token create [--config FILE] [--data-dir DIR]
   presenced check-config [--config FILE]
+  presenced bench subscribe|fanout|lookup|churn --target URL --admin URL --admin-token TOKEN [flags]
   presenced version
 
 Every configuration key can also be set as PRESENCED_<KEY> (see README).
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case args[0] == "serve":
 		return serve(args[1:], stderr)
+	case args[0] == "bench":
+		return bench(args[1:], stdout, stderr)
 	case args[0] == "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case args[0] == "version" || args[0] == "--version":

@@ -1,0 +1,326 @@
+package loadgen
+
+import (
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Scenario names a load pattern.
+type Scenario string
+
+// The scenarios of `presenced bench`.
+const (
+	// Subscribe makes W watchers subscribe C contacts each from a pool of
+	// D, then holds the subscriptions.
+	Subscribe Scenario = "subscribe"
+	// Fanout publishes presence changes to subscribed, connected watchers
+	// and measures publish-to-receipt latency.
+	Fanout Scenario = "fanout"
+	// Lookup runs batch presence queries.
+	Lookup Scenario = "lookup"
+	// Churn creates, refreshes, changes and deletes subscriptions at a rate.
+	Churn Scenario = "churn"
+)
+
+// Limits on the flags: the tool refuses runs it cannot bound.
+const (
+	MaxDuration     = time.Hour
+	maxWarmup       = 10 * time.Minute
+	maxSetupTimeout = time.Hour
+	minProgress     = 100 * time.Millisecond
+	maxWatchers     = 1_000_000
+	maxContacts     = 100_000
+	maxDistinct     = 10_000_000
+	maxBatch        = 100_000
+	maxConcurrency  = 10_000
+	maxRate         = 1_000_000
+)
+
+// Transports of the fanout scenario.
+const (
+	TransportWebSocket = "websocket"
+	TransportSSE       = "sse"
+)
+
+// Config is one bench run, as given on the command line.
+type Config struct {
+	Scenario Scenario
+
+	Target     *url.URL // client listener base URL
+	Admin      *url.URL // admin listener base URL
+	AdminToken string   // admin API token (never printed)
+
+	Duration     time.Duration // the measured window
+	Progress     time.Duration // progress report period; 0 = none
+	Warmup       time.Duration // fanout: publishing before the window
+	SetupTimeout time.Duration // bounds minting tokens, subscribing (fanout) and connecting
+	JSON         string        // summary JSON file; "-" = stdout; "" = none
+	InsecureTLS  bool          // skip certificate verification
+	CAFile       string        // extra trusted CA certificates (PEM)
+	Keep         bool          // leave the subscriptions in place at the end
+
+	Watchers    int
+	Contacts    int // per watcher
+	Distinct    int // size of the contact pool
+	Batch       int // contacts per request
+	Concurrency int // concurrent requests
+	Rate        float64
+	Transport   string
+	Seed        int64
+
+	roots *x509.CertPool // from CAFile
+}
+
+// ErrHelp is returned by ParseArgs when help was asked for and printed.
+var ErrHelp = flag.ErrHelp
+
+// usageText is the overview printed by `presenced bench --help`.
+const usageText = `Usage: presenced bench SCENARIO --target URL --admin URL --admin-token TOKEN [flags]
+
+Scenarios:
+  subscribe  W watchers subscribe C contacts each, drawn from D distinct contacts
+  fanout     publish K changes/s to W connected watchers; publish-to-receipt latency
+  lookup     batch presence queries of N contacts
+  churn      create / refresh / PATCH / delete subscriptions at R operations/s
+
+Run "presenced bench SCENARIO --help" for the flags of a scenario.
+`
+
+// ParseArgs parses `presenced bench` arguments (the scenario first, then
+// flags) and validates them. Errors name the offending flag; help goes to
+// output and gives ErrHelp.
+//
+// The flag set lives here rather than in main because the bench command's
+// flags are its whole configuration: parsing, defaults and validation are
+// tested together.
+func ParseArgs(args []string, output io.Writer) (Config, error) {
+	if len(args) == 0 {
+		return Config{}, errors.New("missing SCENARIO: one of subscribe, fanout, lookup, churn")
+	}
+	if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
+		fmt.Fprint(output, usageText)
+		return Config{}, ErrHelp
+	}
+	cfg := defaults(Scenario(args[0]))
+	if cfg.Scenario == "" {
+		return Config{}, fmt.Errorf("unknown SCENARIO %q: want one of subscribe, fanout, lookup, churn", args[0])
+	}
+	fs, urls := cfg.flagSet()
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(output, "Usage: presenced bench %s [flags]\n\nFlags:\n", cfg.Scenario)
+			fs.SetOutput(output)
+			fs.PrintDefaults()
+			return Config{}, ErrHelp
+		}
+		return Config{}, fmt.Errorf("%s: %w (see presenced bench %s --help)", cfg.Scenario, err, cfg.Scenario)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%s: unexpected argument %q (flags follow the scenario)", cfg.Scenario, fs.Arg(0))
+	}
+	var problems []error
+	var err error
+	if cfg.Target, err = parseBaseURL(*urls[0]); err != nil {
+		problems = append(problems, fmt.Errorf("--target: %w", err))
+	}
+	if cfg.Admin, err = parseBaseURL(*urls[1]); err != nil {
+		problems = append(problems, fmt.Errorf("--admin: %w", err))
+	}
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
+		return Config{}, errors.Join(problems...)
+	}
+	return cfg, nil
+}
+
+// defaults returns the defaults of scenario s, or a zero Config when s is
+// not a scenario.
+func defaults(s Scenario) Config {
+	c := Config{Scenario: s, Duration: 30 * time.Second, Progress: time.Second, SetupTimeout: 5 * time.Minute, Seed: 1}
+	switch s {
+	case Subscribe:
+		c.Watchers, c.Contacts, c.Distinct, c.Batch, c.Concurrency = 100, 100, 1000, 100, 64
+	case Fanout:
+		c.Watchers, c.Contacts, c.Distinct, c.Batch, c.Concurrency = 100, 10, 100, 100, 16
+		c.Rate, c.Transport, c.Warmup = 100, TransportWebSocket, 5*time.Second
+	case Lookup:
+		c.Distinct, c.Batch, c.Concurrency = 1000, 100, 8
+	case Churn:
+		c.Watchers, c.Contacts, c.Distinct, c.Concurrency, c.Rate = 100, 20, 1000, 16, 100
+	default:
+		return Config{}
+	}
+	return c
+}
+
+// flagSet declares the flags of c's scenario, bound to c's fields, and
+// returns it with the --target and --admin strings.
+func (c *Config) flagSet() (*flag.FlagSet, [2]*string) {
+	fs := flag.NewFlagSet("presenced bench "+string(c.Scenario), flag.ContinueOnError)
+	urls := [2]*string{
+		fs.String("target", "", "client listener base `URL` (http or https), required"),
+		fs.String("admin", "", "admin listener base `URL` (mints tokens, serves /metrics), required"),
+	}
+	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API `token` (presenced admin token create), required")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "measured run time, at most 1h")
+	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress report period on stderr; 0 = none")
+	fs.DurationVar(&c.SetupTimeout, "setup-timeout", c.SetupTimeout, "bound on minting tokens and preparing the run, at most 1h")
+	fs.StringVar(&c.JSON, "json", "", "also write the summary as JSON to `FILE` (\"-\" = stdout, the text summary then goes to stderr)")
+	fs.BoolVar(&c.InsecureTLS, "insecure-tls", false, "do not verify the servers' TLS certificates")
+	fs.StringVar(&c.CAFile, "ca-file", "", "PEM `file` of CA certificates to trust for https targets")
+	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the contact draws")
+	if c.Scenario != Lookup {
+		fs.IntVar(&c.Watchers, "watchers", c.Watchers, "watchers (users watcher-N@bench.test)")
+		fs.IntVar(&c.Contacts, "contacts", c.Contacts, "contacts per watcher")
+		fs.BoolVar(&c.Keep, "keep", false, "leave the subscriptions in place at the end")
+	}
+	fs.IntVar(&c.Distinct, "distinct", c.Distinct, "distinct contacts in the pool (contact-N@bench.test)")
+	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "concurrent requests")
+	switch c.Scenario {
+	case Subscribe:
+		fs.IntVar(&c.Batch, "batch", c.Batch, "contacts per subscribe or PATCH request")
+	case Lookup:
+		fs.IntVar(&c.Batch, "batch", c.Batch, "contacts per query")
+	case Fanout:
+		fs.IntVar(&c.Batch, "batch", c.Batch, "contacts per subscribe or PATCH request while preparing")
+		fs.Float64Var(&c.Rate, "rate", c.Rate, "presence changes published per second, in total")
+		fs.StringVar(&c.Transport, "transport", c.Transport, "stream transport: websocket or sse")
+		fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "publishing before the measured window, at most 10m")
+	case Churn:
+		fs.Float64Var(&c.Rate, "rate", c.Rate, "subscription operations per second")
+	}
+	return fs, urls
+}
+
+// validate lists every problem of c, each naming its flag.
+func (c *Config) validate() []error {
+	var ps []error
+	bad := func(flagName, format string, args ...any) {
+		ps = append(ps, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
+	}
+	intIn := func(flagName string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad(flagName, "must be %d..%d, got %d", lo, hi, v)
+		}
+	}
+	switch {
+	case c.AdminToken == "":
+		bad("admin-token", "required (presenced admin token create)")
+	case strings.ContainsFunc(c.AdminToken, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		bad("admin-token", "must not contain spaces or control characters")
+	}
+	if c.Duration <= 0 || c.Duration > MaxDuration {
+		bad("duration", "must be more than 0 and at most %v, got %v", MaxDuration, c.Duration)
+	}
+	if c.Progress != 0 && c.Progress < minProgress {
+		bad("progress", "must be 0 (none) or at least %v, got %v", minProgress, c.Progress)
+	}
+	if c.SetupTimeout < time.Second || c.SetupTimeout > maxSetupTimeout {
+		bad("setup-timeout", "must be 1s..%v, got %v", maxSetupTimeout, c.SetupTimeout)
+	}
+	if c.Warmup < 0 || c.Warmup > maxWarmup {
+		bad("warmup", "must be 0..%v, got %v", maxWarmup, c.Warmup)
+	}
+	c.validateTLS(bad)
+	intIn("distinct", c.Distinct, 1, maxDistinct)
+	intIn("concurrency", c.Concurrency, 1, maxConcurrency)
+	if c.Scenario != Churn {
+		intIn("batch", c.Batch, 1, maxBatch)
+	}
+	if c.Scenario != Lookup {
+		intIn("watchers", c.Watchers, 1, maxWatchers)
+		intIn("contacts", c.Contacts, 1, maxContacts)
+		if c.Contacts > c.Distinct && c.Distinct > 0 {
+			bad("contacts", "must be at most --distinct (%d), got %d: a watcher's contacts are distinct", c.Distinct, c.Contacts)
+		}
+	}
+	if c.Scenario == Fanout || c.Scenario == Churn {
+		if math.IsNaN(c.Rate) || c.Rate <= 0 || c.Rate > maxRate {
+			bad("rate", "must be more than 0 and at most %d, got %v", maxRate, c.Rate)
+		}
+	}
+	if c.Scenario == Fanout && c.Transport != TransportWebSocket && c.Transport != TransportSSE {
+		bad("transport", "must be websocket or sse, got %q", c.Transport)
+	}
+	return ps
+}
+
+// validateTLS checks --ca-file and --insecure-tls and loads the CA file.
+func (c *Config) validateTLS(bad func(flagName, format string, args ...any)) {
+	if c.Target == nil || c.Admin == nil {
+		return // reported already
+	}
+	https := c.Target.Scheme == "https" || c.Admin.Scheme == "https"
+	if c.InsecureTLS && !https {
+		bad("insecure-tls", "neither --target nor --admin is https")
+	}
+	if c.CAFile == "" {
+		return
+	}
+	switch {
+	case !https:
+		bad("ca-file", "neither --target nor --admin is https")
+	case c.InsecureTLS:
+		bad("ca-file", "--ca-file and --insecure-tls exclude each other")
+	default:
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			bad("ca-file", "%v", err)
+			return
+		}
+		c.roots = x509.NewCertPool()
+		if !c.roots.AppendCertsFromPEM(pem) {
+			bad("ca-file", "%s holds no PEM certificate", c.CAFile)
+		}
+	}
+}
+
+// parseBaseURL checks that s is an absolute http or https URL with a host
+// and nothing but an optional path prefix, and returns it without a
+// trailing slash.
+func parseBaseURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, errors.New("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("must be an http or https URL, got %q", s)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("has no host: %q", s)
+	case u.User != nil:
+		return nil, errors.New("must not hold a user name or password")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("must not hold a query or fragment: %q", s)
+	case u.Opaque != "":
+		return nil, fmt.Errorf("not a base URL: %q", s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// Params are the run's parameters as the summary shows them.
+func (c Config) params() Params {
+	p := Params{
+		Target: c.Target.String(), Duration: c.Duration.String(),
+		Watchers: c.Watchers, Contacts: c.Contacts, Distinct: c.Distinct,
+		Batch: c.Batch, Concurrency: c.Concurrency, Rate: c.Rate, Transport: c.Transport, Seed: c.Seed,
+	}
+	if c.Scenario == Fanout {
+		p.Warmup = c.Warmup.String()
+	}
+	return p
+}
