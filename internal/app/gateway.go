@@ -116,6 +116,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (g *Gateway, err 
 		return nil, err
 	}
 	g.Reconciler.SetSink(g.Hub)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "presenced_waiting_contacts",
+		Help: "Wanted contacts waiting for endpoint capacity (Unknown, no_capacity).",
+	}, func() float64 { return float64(g.Reconciler.Waiting()) }))
+	if dc, ok := g.State.(state.DropCounter); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "presenced_state_bus_dropped_total",
+			Help: "State bus deliveries dropped because a subscriber could not keep up.",
+		}, func() float64 { return float64(dc.BusDropped()) }))
+	}
 
 	g.Settings, err = settings.Load(ctx, g.Store.Settings(), g.Hub, store.Settings{
 		SubscriptionTTL:  cfg.Presence.SubscriptionTTL,

@@ -429,7 +429,7 @@ func TestAllowlistAndEndpointPool(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`presenced_endpoint_subscriptions{endpoint="ep-a"}`, "presenced_client_subscriptions 1", "presenced_watched_contacts 1"} {
+	for _, want := range []string{`presenced_endpoint_subscriptions{endpoint="ep-a"}`, "presenced_client_subscriptions 1", "presenced_watched_contacts 1", "presenced_waiting_contacts 0", "presenced_state_bus_dropped_total 0"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %q", want)
 		}
