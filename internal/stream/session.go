@@ -24,6 +24,8 @@ type transport interface {
 	eventWriter
 	// name returns the transport label value.
 	name() string
+	// flush sends what writeEvent buffered.
+	flush() error
 	// ping writes a keepalive within the write timeout.
 	ping() error
 	// farewell writes, best effort, the notice of why presenced ends the
@@ -109,6 +111,9 @@ func (s *Server) pump(l *presence.Listener, t transport, left <-chan struct{}) e
 				}
 			}
 			clear(batch) // do not pin the changes until the next batch
+			if err := t.flush(); err != nil {
+				return s.writeFailed(err, left)
+			}
 		}
 	}
 }
@@ -173,11 +178,17 @@ func (s *Server) send(t eventWriter, ev presence.Event) (bool, error) {
 	} else {
 		s.log.Debug("skipping malformed event", "kind", ev.Kind, "subscription", ev.Subscription)
 	}
-	if cap(b) <= maxPooledBuf {
-		*bp = b
+	*bp = b
+	putBuf(bp)
+	return ok, err
+}
+
+// putBuf returns a buffer to bufPool unless it grew too large to keep.
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuf {
+		*bp = (*bp)[:0]
 		bufPool.Put(bp)
 	}
-	return ok, err
 }
 
 // appendEvent appends the stream JSON of ev to b, reporting false for an

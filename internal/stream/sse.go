@@ -68,16 +68,23 @@ func (c *sseConn) open() error {
 	return nil
 }
 
+// writeEvent writes one event into the response's buffer; flush sends
+// what a batch wrote, so queued events share one write.
 func (c *sseConn) writeEvent(json []byte) error {
 	c.setDeadline()
-	// The ResponseWriter buffers, so three writes make one flushed chunk.
-	if _, err := c.w.Write(sseDataPrefix); err != nil {
-		return fmt.Errorf("write event: %w", err)
+	for _, b := range [][]byte{sseDataPrefix, json, sseEventEnd} {
+		if _, err := c.w.Write(b); err != nil {
+			return fmt.Errorf("write event: %w", err)
+		}
 	}
-	if _, err := c.w.Write(json); err != nil {
-		return fmt.Errorf("write event: %w", err)
+	return nil
+}
+
+func (c *sseConn) flush() error {
+	if err := c.rc.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
 	}
-	return c.writeFlush(sseEventEnd)
+	return nil
 }
 
 func (c *sseConn) ping() error {

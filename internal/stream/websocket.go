@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -132,17 +133,13 @@ func (ws *wsSession) write() {
 			}
 			continue // the CAS made this goroutine the writer again
 		}
-		for _, ev := range ws.batch {
-			wrote, err := ws.s.send(ws, ev)
-			if err != nil {
-				ws.writeFailed(err)
-				clear(ws.batch)
-				ws.writing.Store(false)
-				return
-			}
-			if wrote {
-				sent.Inc()
-			}
+		n, err := ws.writeBatch(ws.batch)
+		sent.Add(float64(n))
+		if err != nil {
+			ws.writeFailed(err)
+			clear(ws.batch)
+			ws.writing.Store(false)
+			return
 		}
 		clear(ws.batch) // do not pin the changes until the next batch
 	}
@@ -246,11 +243,76 @@ func (ws *wsSession) readLoop() {
 	ws.done()
 }
 
-func (ws *wsSession) writeEvent(json []byte) error {
-	if err := ws.conn.SetWriteDeadline(time.Now().Add(ws.s.cfg.WriteTimeout)); err != nil {
-		return fmt.Errorf("set write deadline: %w", err)
+// maxWrite bounds the bytes of frames gathered into one write.
+const maxWrite = 64 << 10
+
+// writeBatch writes the events as consecutive text frames, gathering as
+// many as fit in maxWrite into each write to the socket: under load, when
+// events queue up, one system call carries many of them. It returns the
+// number of events written.
+//
+// The frames are built here rather than by gorilla/websocket, which makes
+// one write per message. That is safe alongside gorilla's own control
+// frames (pings, pongs, close): each is a single Write on the connection,
+// and net.Conn does not interleave concurrent Writes.
+func (ws *wsSession) writeBatch(batch []presence.Event) (int, error) {
+	if ws.closing.Load() {
+		return 0, websocket.ErrCloseSent
 	}
-	return ws.conn.WriteMessage(websocket.TextMessage, json)
+	out := bufPool.Get().(*[]byte)
+	scratch := bufPool.Get().(*[]byte)
+	defer func() {
+		putBuf(out)
+		putBuf(scratch)
+	}()
+	nc := ws.conn.NetConn()
+	written, pending := 0, 0
+	flush := func() error {
+		if len(*out) == 0 {
+			return nil
+		}
+		if err := nc.SetWriteDeadline(time.Now().Add(ws.s.cfg.WriteTimeout)); err != nil {
+			return fmt.Errorf("set write deadline: %w", err)
+		}
+		if _, err := nc.Write(*out); err != nil {
+			return err
+		}
+		*out = (*out)[:0]
+		written += pending
+		pending = 0
+		return nil
+	}
+	for _, ev := range batch {
+		js, ok := appendEvent((*scratch)[:0], ev)
+		*scratch = js
+		if !ok {
+			continue
+		}
+		if len(*out) > 0 && len(*out)+len(js)+10 > maxWrite {
+			if err := flush(); err != nil {
+				return written, err
+			}
+		}
+		*out = appendTextFrame(*out, js)
+		pending++
+	}
+	return written, flush()
+}
+
+// appendTextFrame appends payload as one unmasked, final text frame
+// (RFC 6455 §5.2; servers do not mask).
+func appendTextFrame(b, payload []byte) []byte {
+	const finText = 0x80 | websocket.TextMessage
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, finText, byte(n))
+	case n <= 0xffff:
+		b = append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, finText, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
 }
 
 // The close frames presenced sends (RFC 6455 §7.4.1).

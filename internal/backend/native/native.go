@@ -10,12 +10,15 @@ package native
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/internal/backend"
@@ -40,11 +43,15 @@ type Backend struct {
 	log *slog.Logger
 	ttl time.Duration
 
-	// mu guards the fields below. Sink.Update is called with mu held: that
-	// is what lets Unwatch promise that no update follows its return, and
-	// keeps a watch's first report ordered with the bus updates. The sink
-	// must therefore not call back into the Backend.
-	mu      sync.Mutex
+	origin string // this Backend's id on the bus: it skips its own messages
+
+	// mu guards the fields below. Sink.Update is called with mu held for
+	// reading (publications, which may run concurrently) or writing (a
+	// watch's first report): that is what lets Unwatch promise that no
+	// update follows its return, and keeps a watch's first report ordered
+	// with the publications. The sink must therefore not call back into
+	// the Backend.
+	mu      sync.RWMutex
 	running bool              // Run is between start and return
 	sink    backend.Sink      // non-nil once Run has subscribed to the bus
 	watches map[string]*watch // contact -> its watch
@@ -56,7 +63,7 @@ type watch struct {
 	// delivered counts the bus updates reported for the contact. Watch
 	// compares it around its Fetch to tell whether a newer publication
 	// was reported while it read the store.
-	delivered uint64
+	delivered atomic.Uint64
 }
 
 var (
@@ -75,11 +82,14 @@ func New(st state.State, clk clock.Clock, ttl time.Duration, logger *slog.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Backend{st: st, clk: clk, ttl: ttl, log: logger, watches: make(map[string]*watch)}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return &Backend{st: st, clk: clk, ttl: ttl, log: logger, origin: hex.EncodeToString(id[:]), watches: make(map[string]*watch)}
 }
 
 // message is a publication on the bus.
 type message struct {
+	Origin       string    `json:"o,omitempty"` // the publishing Backend
 	User         string    `json:"user"`
 	Availability uint8     `json:"a"`
 	Activity     string    `json:"act,omitempty"`
@@ -138,15 +148,22 @@ func (b *Backend) onMessage(payload []byte) {
 		b.log.Warn("native backend: invalid bus message", "availability", m.Availability)
 		return
 	}
-	p := status.Presence{Availability: status.Availability(m.Availability), Activity: m.Activity, Note: m.Note, Since: m.Since}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	w := b.watches[m.User]
+	if m.Origin == b.origin {
+		return // reported locally when it was published
+	}
+	b.deliver(m.User, status.Presence{Availability: status.Availability(m.Availability), Activity: m.Activity, Note: m.Note, Since: m.Since})
+}
+
+// deliver reports a publication to the sink if its user is watched.
+func (b *Backend) deliver(user string, p status.Presence) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	w := b.watches[user]
 	if w == nil || b.sink == nil {
 		return
 	}
-	w.delivered++
-	b.sink.Update(m.User, p)
+	w.delivered.Add(1)
+	b.sink.Update(user, p)
 }
 
 // Watch starts watching contact and reports its current presence. The
@@ -169,7 +186,7 @@ func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string
 		return nil
 	}
 	w.eps[ep.Index] = struct{}{}
-	seen := w.delivered
+	seen := w.delivered.Load()
 	b.mu.Unlock()
 
 	p, err := b.Fetch(ctx, contact)
@@ -184,7 +201,7 @@ func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string
 		b.removeLocked(contact, ep.Index)
 		return fmt.Errorf("native watch %s: %w", contact, err)
 	}
-	if w.delivered == seen && b.sink != nil {
+	if w.delivered.Load() == seen && b.sink != nil {
 		b.sink.Update(contact, p)
 	}
 	return nil
@@ -222,7 +239,10 @@ func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) e
 	if err := b.st.Presence().Set(ctx, user, p, b.ttl); err != nil {
 		return fmt.Errorf("native publish: %w", err)
 	}
-	payload, err := json.Marshal(message{User: user, Availability: uint8(p.Availability), Activity: p.Activity, Note: p.Note, Since: p.Since})
+	// Watches held here hear of it at once; other instances over the bus,
+	// which may drop messages under overload.
+	b.deliver(user, p)
+	payload, err := json.Marshal(message{Origin: b.origin, User: user, Availability: uint8(p.Availability), Activity: p.Activity, Note: p.Note, Since: p.Since})
 	if err != nil {
 		return fmt.Errorf("native publish: %w", err)
 	}

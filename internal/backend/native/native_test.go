@@ -450,3 +450,54 @@ func TestPublicationDuringWatch(t *testing.T) {
 		t.Errorf("reported for a watch overtaken by a publication (-want +got):\n%s", diff)
 	}
 }
+
+// silentBus is a state whose bus accepts messages and delivers none, like
+// an overloaded one.
+type silentBus struct {
+	state.State
+}
+
+func (s silentBus) Bus() state.Bus { return silentBusBus{s.State.Bus()} }
+
+type silentBusBus struct{ state.Bus }
+
+func (silentBusBus) Publish(context.Context, string, []byte) error { return nil }
+
+// TestLocalPublicationDoesNotDependOnTheBus: a publication reaches the
+// watches of the publishing instance even when the bus loses it, and is
+// reported exactly once (not again when the bus echoes it back).
+func TestLocalPublicationDoesNotDependOnTheBus(t *testing.T) {
+	clk := clocktest.New(start)
+	for _, tt := range []struct {
+		name string
+		st   state.State
+	}{
+		{"silent bus", silentBus{newState(t, clk)}},
+		{"working bus", newState(t, clk)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := native.New(tt.st, clk, 0, nil)
+			rec := run(t, b)
+			const x, y = "x@example.com", "y@example.com"
+			watch(t, b, eps[0], x)
+			watch(t, b, eps[0], y)
+			mark := waitFor(t, rec, 0, x, status.Offline)
+			mark = max(mark, waitFor(t, rec, 0, y, status.Offline))
+			publish(t, b, x, status.Presence{Availability: status.Busy, Since: start})
+			publish(t, b, y, status.Presence{Availability: status.Away, Since: start})
+			end := waitFor(t, rec, mark, y, status.Away)
+			// Give a bus echo of x's publication the time y's took.
+			publish(t, b, y, status.Presence{Availability: status.Busy, Since: start})
+			end = waitFor(t, rec, end, y, status.Busy)
+			n := 0
+			for _, u := range rec.From(mark)[:end-mark] {
+				if u.Contact == x {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("x reported %d times, want once: %+v", n, rec.From(mark))
+			}
+		})
+	}
+}
