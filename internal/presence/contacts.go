@@ -215,14 +215,24 @@ func (h *Hub) deliverLocked(c *contact, p status.Presence, now time.Time) {
 	c.current.Store(ch)
 	c.lastAt = now
 	h.m.changes.Inc()
+	var delivered, dropped int
 	for _, r := range c.refs {
-		h.notify(r.sub, int(r.idx), ch)
+		d, x := h.notify(r.sub, int(r.idx), ch)
+		delivered += d
+		dropped += x
+	}
+	// Counted once per change, not per subscription: this is the hot path.
+	h.m.deliveries.Add(float64(delivered))
+	h.deliveries.Add(uint64(delivered))
+	if dropped > 0 {
+		h.m.drops.Add(float64(dropped))
 	}
 }
 
 // notify records a change of s.members[i] under a new sequence and queues
-// it to the owner's listeners, in sequence order.
-func (h *Hub) notify(s *Subscription, i int, ch *Change) {
+// it to the owner's listeners, in sequence order, returning how many
+// listeners took it and how many were dropped.
+func (h *Hub) notify(s *Subscription, i int, ch *Change) (delivered, dropped int) {
 	var hint *Hint
 	s.mu.Lock()
 	s.seq++
@@ -233,12 +243,10 @@ func (h *Hub) notify(s *Subscription, i int, ch *Change) {
 		s.hintOut = true
 		hint = &Hint{PushToken: s.pushToken, User: s.user, Subscription: s.id, Key: s.key, Sequence: seq}
 	}
-	delivered, dropped := s.owner.offer(Event{Kind: PresenceChanged, Subscription: s.id, Sequence: seq, Change: ch})
+	delivered, dropped = s.owner.offer(Event{Kind: PresenceChanged, Subscription: s.id, Sequence: seq, Change: ch})
 	s.mu.Unlock()
-	h.m.deliveries.Add(float64(delivered))
-	h.deliveries.Add(uint64(delivered))
-	h.m.drops.Add(float64(dropped))
 	if hint != nil && h.hints != nil {
 		h.hints.Enqueue(*hint)
 	}
+	return delivered, dropped
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -62,14 +63,15 @@ type wsSession struct {
 	done     func()
 	pongWait time.Duration
 
-	writing atomic.Bool    // a writer goroutine runs
-	writers sync.WaitGroup // writer goroutines
-	mu      sync.Mutex     // orders writer starts before the end's Wait
-	ended   bool           // guarded by mu: no more writers may start
-	batch   []presence.Event
-	closing atomic.Bool // a close frame was sent
-	dropped atomic.Bool // presenced ended the stream (counted already)
-	pinger  *time.Timer
+	writing  atomic.Bool    // a writer goroutine runs
+	writers  sync.WaitGroup // writer goroutines
+	mu       sync.Mutex     // orders writer starts before the end's Wait
+	ended    bool           // guarded by mu: no more writers may start
+	batch    []presence.Event
+	deadline time.Time   // the connection's write deadline; writer only
+	closing  atomic.Bool // a close frame was sent
+	dropped  atomic.Bool // presenced ended the stream (counted already)
+	pinger   *time.Timer
 }
 
 func (ws *wsSession) start() error {
@@ -271,8 +273,8 @@ func (ws *wsSession) writeBatch(batch []presence.Event) (int, error) {
 		if len(*out) == 0 {
 			return nil
 		}
-		if err := nc.SetWriteDeadline(time.Now().Add(ws.s.cfg.WriteTimeout)); err != nil {
-			return fmt.Errorf("set write deadline: %w", err)
+		if err := ws.extendWriteDeadline(nc); err != nil {
+			return err
 		}
 		if _, err := nc.Write(*out); err != nil {
 			return err
@@ -297,6 +299,22 @@ func (ws *wsSession) writeBatch(batch []presence.Event) (int, error) {
 		pending++
 	}
 	return written, flush()
+}
+
+// extendWriteDeadline makes sure the next write has at least half the
+// write timeout to complete. Moving the deadline costs a trip into the
+// runtime's poller, so it is moved only when half of it has passed: a
+// write then gets between half and all of the write timeout.
+func (ws *wsSession) extendWriteDeadline(nc net.Conn) error {
+	now := time.Now()
+	if ws.deadline.Sub(now) > ws.s.cfg.WriteTimeout/2 {
+		return nil
+	}
+	ws.deadline = now.Add(ws.s.cfg.WriteTimeout)
+	if err := nc.SetWriteDeadline(ws.deadline); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	return nil
 }
 
 // appendTextFrame appends payload as one unmasked, final text frame
