@@ -23,7 +23,7 @@ Usage:
   presenced token create [--config FILE] [--data-dir DIR] EMAIL
   presenced admin token create [--config FILE] [--data-dir DIR]
   presenced check-config [--config FILE]
-  presenced bench subscribe|fanout|lookup|churn --target URL --admin URL --admin-token TOKEN [flags]
+  presenced bench subscribe|fanout|lookup|churn|idle --target URL --admin URL --admin-token TOKEN [flags]
   presenced version
 
 Every configuration key can also be set as PRESENCED_<KEY> (see README).

@@ -10,10 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -25,7 +28,15 @@ const (
 	handshakeTimeout = 15 * time.Second
 	maxAnswerBytes   = 32 << 20
 	streamReadBuffer = 1024
+	// idleBufferSize is the read and write buffer of an idle stream: it
+	// carries pings and the odd event, so a small one keeps 50,000 of
+	// them cheap.
+	idleBufferSize = 256
 )
+
+// idleWritePool lends the idle streams their write buffers only while a
+// frame (a pong, the closing frame) is written.
+var idleWritePool = &sync.Pool{}
 
 // errRedirect is returned for any redirect: the tool talks to --target and
 // --admin only.
@@ -43,22 +54,20 @@ type client struct {
 	http    *http.Client // bounded calls
 	streams *http.Client // SSE streams: no overall timeout
 	ws      *websocket.Dialer
+
+	allowed map[string]bool // host:port of --target and --admin
+	tlsConf *tls.Config     // nil for plain http
 }
 
 // newClient builds the client of cfg.
 func newClient(cfg Config) *client {
-	allowed := map[string]bool{hostPort(cfg.Target): true, hostPort(cfg.Admin): true}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if !allowed[normalizeAddr(addr)] {
-			return nil, fmt.Errorf("connection to %s refused: only --target and --admin may be reached", addr)
-		}
-		return d.DialContext(ctx, network, addr)
-	}
+	c := &client{allowed: map[string]bool{hostPort(cfg.Target): true, hostPort(cfg.Admin): true}}
+	dial := c.guardedDial(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 	var tlsConf *tls.Config
 	if cfg.Target.Scheme == "https" || cfg.Admin.Scheme == "https" {
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.roots, InsecureSkipVerify: cfg.InsecureTLS} //nolint:gosec // opt-in flag
 	}
+	c.tlsConf = tlsConf
 	conns := cfg.Concurrency + 16
 	tr := &http.Transport{
 		Proxy:                 nil,
@@ -76,24 +85,65 @@ func newClient(cfg Config) *client {
 	noRedirect := func(*http.Request, []*http.Request) error { return errRedirect }
 	ws := *cfg.Target
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[cfg.Target.Scheme]
-	return &client{
-		target:     cfg.Target.String(),
-		admin:      cfg.Admin.String(),
-		streamURL:  ws.String() + "/v1/stream",
-		adminToken: cfg.AdminToken,
-		http:       &http.Client{Transport: tr, CheckRedirect: noRedirect, Timeout: requestTimeout},
-		streams:    &http.Client{Transport: tr, CheckRedirect: noRedirect},
-		ws: &websocket.Dialer{
-			NetDialContext:   dial,
-			Proxy:            nil,
-			TLSClientConfig:  tlsConf,
-			HandshakeTimeout: handshakeTimeout,
-			ReadBufferSize:   streamReadBuffer,
-			// The tool writes no data frames; a pool keeps the write
-			// buffer from being held per connection.
-			WriteBufferPool: &sync.Pool{},
-		},
+	c.target, c.admin, c.adminToken = cfg.Target.String(), cfg.Admin.String(), cfg.AdminToken
+	c.streamURL = ws.String() + "/v1/stream"
+	c.http = &http.Client{Transport: tr, CheckRedirect: noRedirect, Timeout: requestTimeout}
+	c.streams = &http.Client{Transport: tr, CheckRedirect: noRedirect}
+	c.ws = &websocket.Dialer{
+		NetDialContext:   dial,
+		Proxy:            nil,
+		TLSClientConfig:  tlsConf,
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   streamReadBuffer,
+		// The tool writes no data frames; a pool keeps the write
+		// buffer from being held per connection.
+		WriteBufferPool: &sync.Pool{},
 	}
+	return c
+}
+
+// guardedDial returns d's DialContext refusing every address but
+// --target's and --admin's.
+func (c *client) guardedDial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !c.allowed[normalizeAddr(addr)] {
+			return nil, fmt.Errorf("connection to %s refused: only --target and --admin may be reached", addr)
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// idleDialer returns a WebSocket dialer for idle streams leaving from the
+// local address src (a port of its own each, so one source holds at most
+// the local port range towards one target). Its buffers are small and TCP
+// keepalive is off: the server's pings keep the streams alive.
+func (c *client) idleDialer(src netip.Addr) *websocket.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+	return &websocket.Dialer{
+		NetDialContext:   c.guardedDial(d),
+		Proxy:            nil,
+		TLSClientConfig:  c.tlsConf,
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   idleBufferSize,
+		WriteBufferSize:  idleBufferSize,
+		WriteBufferPool:  idleWritePool,
+	}
+}
+
+// dialStream opens token's WebSocket stream with d. A refused upgrade is
+// a *callError with the answer's status and code; a failure without an
+// answer one with its transport class.
+func (c *client) dialStream(ctx context.Context, d *websocket.Dialer, token string) (*websocket.Conn, error) {
+	conn, resp, err := d.DialContext(ctx, c.streamURL, http.Header{"Authorization": {"Bearer " + token}})
+	if err == nil {
+		return conn, nil
+	}
+	if resp != nil {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("websocket: %w", answerError(resp, raw))
+	}
+	return nil, fmt.Errorf("websocket: %w", &callError{Class: transportClass(err), Err: err})
 }
 
 // close releases idle connections.
@@ -217,6 +267,10 @@ func transportClass(err error) string {
 		return "connection_reset"
 	case strings.Contains(err.Error(), "only --target and --admin"):
 		return "address_refused"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no_local_port" // the source address ran out of ports
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return "too_many_open_files"
 	case errors.As(err, &op):
 		return "network"
 	}
@@ -253,7 +307,13 @@ func (c *client) scrape(ctx context.Context) (Metrics, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("metrics: status %d", resp.StatusCode)
 	}
-	m, err := ParseMetrics(resp.Body)
+	m := Metrics{}
+	err = ParseSamples(resp.Body, func(s Sample) {
+		m[s.Name] += s.Value
+		if s.Name == metricStreamClients && slices.Contains(s.Labels, Label{"transport", TransportWebSocket}) {
+			m[metricWebSocketClients] += s.Value
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -28,7 +29,13 @@ const (
 	Lookup Scenario = "lookup"
 	// Churn creates, refreshes, changes and deletes subscriptions at a rate.
 	Churn Scenario = "churn"
+	// Idle opens N WebSocket streams and holds them, reading the server's
+	// memory per connection.
+	Idle Scenario = "idle"
 )
+
+// scenarioList names the scenarios in messages.
+const scenarioList = "subscribe, fanout, lookup, churn, idle"
 
 // Limits on the flags: the tool refuses runs it cannot bound.
 const (
@@ -42,6 +49,8 @@ const (
 	maxBatch        = 100_000
 	maxConcurrency  = 10_000
 	maxRate         = 1_000_000
+	maxConnections  = 1_000_000
+	maxSettle       = 10 * time.Minute
 )
 
 // Transports of the fanout scenario.
@@ -76,6 +85,14 @@ type Config struct {
 	Transport   string
 	Seed        int64
 
+	// Idle: Connections streams of Users users (0 in the flags means
+	// Connections/10, at least 1), spread round-robin over the local
+	// Sources, read again Settle after the last one opened.
+	Connections int
+	Users       int
+	Sources     []netip.Addr
+	Settle      time.Duration
+
 	roots *x509.CertPool // from CAFile
 }
 
@@ -90,6 +107,7 @@ Scenarios:
   fanout     publish K changes/s to W connected watchers; publish-to-receipt latency
   lookup     batch presence queries of N contacts
   churn      create / refresh / PATCH / delete subscriptions at R operations/s
+  idle       hold N idle WebSocket streams; server memory per connection
 
 Run "presenced bench SCENARIO --help" for the flags of a scenario.
 `
@@ -98,12 +116,22 @@ Run "presenced bench SCENARIO --help" for the flags of a scenario.
 // flags) and validates them. Errors name the offending flag; help goes to
 // output and gives ErrHelp.
 //
+// For the idle scenario it also raises the process's RLIMIT_NOFILE soft
+// limit to the hard limit and refuses a run that the descriptor limit or
+// the local port range cannot hold.
+//
 // The flag set lives here rather than in main because the bench command's
 // flags are its whole configuration: parsing, defaults and validation are
 // tested together.
 func ParseArgs(args []string, output io.Writer) (Config, error) {
+	return parseArgs(args, output, readHostLimits)
+}
+
+// parseArgs is ParseArgs with the host limits of an idle run read by
+// limits (tests give fixed ones).
+func parseArgs(args []string, output io.Writer, limits func() hostLimits) (Config, error) {
 	if len(args) == 0 {
-		return Config{}, errors.New("missing SCENARIO: one of subscribe, fanout, lookup, churn")
+		return Config{}, errors.New("missing SCENARIO: one of " + scenarioList)
 	}
 	if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
 		fmt.Fprint(output, usageText)
@@ -111,9 +139,9 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	}
 	cfg := defaults(Scenario(args[0]))
 	if cfg.Scenario == "" {
-		return Config{}, fmt.Errorf("unknown SCENARIO %q: want one of subscribe, fanout, lookup, churn", args[0])
+		return Config{}, fmt.Errorf("unknown SCENARIO %q: want one of %s", args[0], scenarioList)
 	}
-	fs, urls := cfg.flagSet()
+	fs, raw := cfg.flagSet()
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -129,13 +157,24 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	}
 	var problems []error
 	var err error
-	if cfg.Target, err = parseBaseURL(*urls[0]); err != nil {
+	if cfg.Target, err = parseBaseURL(raw.target); err != nil {
 		problems = append(problems, fmt.Errorf("--target: %w", err))
 	}
-	if cfg.Admin, err = parseBaseURL(*urls[1]); err != nil {
+	if cfg.Admin, err = parseBaseURL(raw.admin); err != nil {
 		problems = append(problems, fmt.Errorf("--admin: %w", err))
 	}
+	if cfg.Scenario == Idle {
+		if cfg.Sources, err = parseSources(raw.sources); err != nil {
+			problems = append(problems, fmt.Errorf("--sources: %w", err))
+		}
+		if cfg.Users == 0 {
+			cfg.Users = max(1, cfg.Connections/10)
+		}
+	}
 	problems = append(problems, cfg.validate()...)
+	if cfg.Scenario == Idle && len(problems) == 0 {
+		problems = append(problems, checkHostLimits(cfg.Connections, len(cfg.Sources), limits())...)
+	}
 	if len(problems) > 0 {
 		return Config{}, errors.Join(problems...)
 	}
@@ -156,20 +195,28 @@ func defaults(s Scenario) Config {
 		c.Distinct, c.Batch, c.Concurrency = 1000, 100, 8
 	case Churn:
 		c.Watchers, c.Contacts, c.Distinct, c.Concurrency, c.Rate = 100, 20, 1000, 16, 100
+	case Idle:
+		c.Connections, c.Concurrency, c.Settle = 1000, 256, 10*time.Second
+		c.Seed = 0 // it draws nothing
 	default:
 		return Config{}
 	}
 	return c
 }
 
-// flagSet declares the flags of c's scenario, bound to c's fields, and
-// returns it with the --target and --admin strings.
-func (c *Config) flagSet() (*flag.FlagSet, [2]*string) {
+// rawFlags are the flags parsed into c's fields only after validation.
+type rawFlags struct {
+	target, admin string
+	sources       string // idle
+}
+
+// flagSet declares the flags of c's scenario, bound to c's fields and to
+// the returned raw flags.
+func (c *Config) flagSet() (*flag.FlagSet, *rawFlags) {
 	fs := flag.NewFlagSet("presenced bench "+string(c.Scenario), flag.ContinueOnError)
-	urls := [2]*string{
-		fs.String("target", "", "client listener base `URL` (http or https), required"),
-		fs.String("admin", "", "admin listener base `URL` (mints tokens, serves /metrics), required"),
-	}
+	raw := &rawFlags{}
+	fs.StringVar(&raw.target, "target", "", "client listener base `URL` (http or https), required")
+	fs.StringVar(&raw.admin, "admin", "", "admin listener base `URL` (mints tokens, serves /metrics), required")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API `token` (presenced admin token create), required")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "measured run time, at most 1h")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress report period on stderr; 0 = none")
@@ -177,6 +224,14 @@ func (c *Config) flagSet() (*flag.FlagSet, [2]*string) {
 	fs.StringVar(&c.JSON, "json", "", "also write the summary as JSON to `FILE` (\"-\" = stdout, the text summary then goes to stderr)")
 	fs.BoolVar(&c.InsecureTLS, "insecure-tls", false, "do not verify the servers' TLS certificates")
 	fs.StringVar(&c.CAFile, "ca-file", "", "PEM `file` of CA certificates to trust for https targets")
+	if c.Scenario == Idle {
+		fs.IntVar(&c.Connections, "connections", c.Connections, "WebSocket streams to open and hold")
+		fs.IntVar(&c.Users, "users", 0, "users owning the streams (watcher-N@bench.test), round-robin; 0 = connections/10, at least 1")
+		fs.StringVar(&raw.sources, "sources", "127.0.0.1", "local loopback `addresses` the streams leave from, round-robin: a list (127.0.0.1,127.0.0.2) or range (127.0.0.1-127.0.0.8)")
+		fs.DurationVar(&c.Settle, "settle", c.Settle, "wait after the last stream opened before reading the server's memory, at most --duration")
+		fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "handshakes in flight")
+		return fs, raw
+	}
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the contact draws")
 	if c.Scenario != Lookup {
 		fs.IntVar(&c.Watchers, "watchers", c.Watchers, "watchers (users watcher-N@bench.test)")
@@ -198,7 +253,7 @@ func (c *Config) flagSet() (*flag.FlagSet, [2]*string) {
 	case Churn:
 		fs.Float64Var(&c.Rate, "rate", c.Rate, "subscription operations per second")
 	}
-	return fs, urls
+	return fs, raw
 }
 
 // validate lists every problem of c, each naming its flag.
@@ -231,8 +286,12 @@ func (c *Config) validate() []error {
 		bad("warmup", "must be 0..%v, got %v", maxWarmup, c.Warmup)
 	}
 	c.validateTLS(bad)
-	intIn("distinct", c.Distinct, 1, maxDistinct)
 	intIn("concurrency", c.Concurrency, 1, maxConcurrency)
+	if c.Scenario == Idle {
+		c.validateIdle(bad)
+		return ps
+	}
+	intIn("distinct", c.Distinct, 1, maxDistinct)
 	if c.Scenario != Churn {
 		intIn("batch", c.Batch, 1, maxBatch)
 	}
@@ -252,6 +311,37 @@ func (c *Config) validate() []error {
 		bad("transport", "must be websocket or sse, got %q", c.Transport)
 	}
 	return ps
+}
+
+// validateIdle checks the flags of the idle scenario.
+func (c *Config) validateIdle(bad func(flagName, format string, args ...any)) {
+	if c.Connections < 1 || c.Connections > maxConnections {
+		bad("connections", "must be 1..%d, got %d", maxConnections, c.Connections)
+	}
+	if c.Users < 1 || c.Users > min(max(c.Connections, 1), maxWatchers) {
+		bad("users", "must be 1..%d (at most --connections), got %d", min(max(c.Connections, 1), maxWatchers), c.Users)
+	}
+	if c.Settle < 0 || c.Settle > maxSettle {
+		bad("settle", "must be 0..%v, got %v", maxSettle, c.Settle)
+	} else if c.Settle > c.Duration && c.Duration > 0 {
+		bad("settle", "must be at most --duration (%v), got %v", c.Duration, c.Settle)
+	}
+	if c.Target == nil {
+		return // reported already
+	}
+	target, err := loopbackTarget(c.Target)
+	if err != nil {
+		bad("target", "%v", err)
+		return
+	}
+	if target.IsValid() && len(c.Sources) > 0 {
+		for _, s := range c.Sources {
+			if s.Is4() != target.Is4() {
+				bad("sources", "%s and --target %s are of different IP versions", s, target)
+				return
+			}
+		}
+	}
 }
 
 // validateTLS checks --ca-file and --insecure-tls and loads the CA file.
@@ -321,6 +411,12 @@ func (c Config) params() Params {
 	}
 	if c.Scenario == Fanout {
 		p.Warmup = c.Warmup.String()
+	}
+	if c.Scenario == Idle {
+		p.Connections, p.Users, p.Settle = c.Connections, c.Users, c.Settle.String()
+		for _, s := range c.Sources {
+			p.Sources = append(p.Sources, s.String())
+		}
 	}
 	return p
 }

@@ -21,6 +21,14 @@ const (
 	metricCoalesced       = "presenced_coalesced_updates_total"
 	metricDeliveries      = "presenced_deliveries_total"
 	metricChanges         = "presenced_contact_changes_total"
+	metricHeapInuse       = "go_memstats_heap_inuse_bytes"
+	metricStackInuse      = "go_memstats_stack_inuse_bytes"
+	metricGoroutines      = "go_goroutines"
+	metricStreamClients   = "presenced_stream_clients"
+	// metricWebSocketClients is the key under which the client's scrape
+	// keeps presenced_stream_clients{transport="websocket"} (Metrics
+	// otherwise sums over labels).
+	metricWebSocketClients = metricStreamClients + `{transport="websocket"}`
 )
 
 // maxMetricsBytes bounds a scrape; presenced's is a few tens of KiB.

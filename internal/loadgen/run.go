@@ -1,7 +1,7 @@
 // Package loadgen is the load generator behind `presenced bench`: it
 // drives a running presenced over its real client API, the way a fleet of
 // apps would, and summarises what it measured together with the server's
-// own metrics (RSS, backend watches, CPU). It never imports the server's
+// own metrics (RSS, backend watches, CPU, memory per idle connection). It never imports the server's
 // packages; it only speaks HTTP, WebSocket and SSE to the --target and
 // --admin addresses.
 //
@@ -59,6 +59,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 		err = r.runLookup(ctx)
 	case Churn:
 		err = r.runChurn(ctx)
+	case Idle:
+		err = r.runIdle(ctx)
 	default:
 		err = fmt.Errorf("unknown scenario %q", cfg.Scenario)
 	}
@@ -92,6 +94,9 @@ type runner struct {
 	expectWatches            int           // backend watches the run should cause
 	waiting                  int           // wanted contacts without endpoint capacity; -1 unknown
 	cleanup                  *Cleanup
+	idle                     *IdleStats                // idle: all but HandshakeLatency
+	handshakes               Histogram                 // idle: dial + upgrade of the opened streams
+	idleConns                atomic.Pointer[idleConns] // idle: the streams, for progress
 
 	mu       sync.Mutex
 	warnings []string // guarded by mu
@@ -192,6 +197,11 @@ func (r *runner) progressLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			if ic := r.idleConns.Load(); ic != nil {
+				fmt.Fprintf(r.out, "[%7.1fs] %-24s streams open %d  ended %d  errors %d\n",
+					now.Sub(r.started).Seconds(), *r.phase.Load(), ic.open(), ic.ended.Load(), r.rec.errTotal.Load())
+				continue
+			}
 			ops, del := r.rec.totalOps(), r.rec.deliveries.Load()
 			dt := now.Sub(prev).Seconds()
 			fmt.Fprintf(r.out, "[%7.1fs] %-12s ops %d (%.0f/s)  deliveries %d (%.0f/s)  errors %d\n",

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
 
@@ -39,10 +42,22 @@ type fakeServer struct {
 
 	onRefresh func(w http.ResponseWriter, r *http.Request) bool        // true: answered
 	onQuery   func(n int, w http.ResponseWriter, r *http.Request) bool // true: answered
+	onMetrics func(n int)                                              // called with the scrape count
+	// refuseStream gives the problem status and code that refuses the
+	// stream of a token, or 0.
+	refuseStream func(token string) (int, string)
+
+	streams     int            // open WebSocket streams; guarded by mu
+	rssExtra    int            // added to the RSS; guarded by mu
+	scrapes     int            // guarded by mu
+	bySource    map[string]int // streams by remote IP; guarded by mu
+	byToken     map[string]int // streams by bearer token; guarded by mu
+	closeCodes  map[int]int    // close frames received, by code; guarded by mu
+	streamsDone sync.WaitGroup // stream handlers
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
-	f := &fakeServer{t: t, subs: map[string]int{}, ttl: 180}
+	f := &fakeServer{t: t, subs: map[string]int{}, ttl: 180, bySource: map[string]int{}, byToken: map[string]int{}, closeCodes: map[int]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/admin/tokens", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ User string }
@@ -115,10 +130,22 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.HandleFunc("GET /v1/admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]int{"client_subscriptions": 0, "waiting_contacts": 2})
 	})
+	mux.HandleFunc("GET /v1/stream", f.stream)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
+		f.scrapes++
+		n := f.scrapes
+		f.mu.Unlock()
+		if f.onMetrics != nil {
+			f.onMetrics(n)
+		}
+		f.mu.Lock()
 		defer f.mu.Unlock()
-		fmt.Fprintf(w, "# TYPE x gauge\nprocess_resident_memory_bytes 1048576\nprocess_cpu_seconds_total %d\n", 1+f.pairs/100)
+		// Every stream costs the fake 10 KiB of RSS, 4 KiB of heap,
+		// 8 KiB of stack and two goroutines.
+		fmt.Fprintf(w, "# TYPE x gauge\nprocess_resident_memory_bytes %d\nprocess_cpu_seconds_total %d\n", 1<<20+10240*f.streams+f.rssExtra, 1+f.pairs/100)
+		fmt.Fprintf(w, "go_memstats_heap_inuse_bytes %d\ngo_memstats_stack_inuse_bytes %d\ngo_goroutines %d\n", 1<<19+4096*f.streams, 1<<16+8192*f.streams, 10+2*f.streams)
+		fmt.Fprintf(w, "presenced_stream_clients{transport=\"websocket\"} %d\npresenced_stream_clients{transport=\"sse\"} 3\n", f.streams)
 		fmt.Fprintf(w, "presenced_endpoint_subscriptions{endpoint=\"default\"} %d\npresenced_endpoint_capacity{endpoint=\"default\"} 1000\n", min(f.pairs, 10))
 		fmt.Fprintf(w, "presenced_watched_contacts %d\n", min(f.pairs, 10))
 	})
@@ -129,6 +156,49 @@ func newFakeServer(t *testing.T) *fakeServer {
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// stream serves GET /v1/stream as a WebSocket that sends nothing and
+// records who connected and how the stream ended. The stream counts as
+// open before the upgrade answer is written, so a client that holds the
+// answer finds itself counted.
+func (f *fakeServer) stream(w http.ResponseWriter, r *http.Request) {
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if f.refuseStream != nil {
+		if status, code := f.refuseStream(token); status != 0 {
+			problem(w, status, code)
+			return
+		}
+	}
+	f.streamsDone.Add(1)
+	defer f.streamsDone.Done()
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	f.mu.Lock()
+	f.streams++
+	f.bySource[host]++
+	f.byToken[token]++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.streams--
+		f.mu.Unlock()
+	}()
+	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				f.mu.Lock()
+				f.closeCodes[ce.Code]++
+				f.mu.Unlock()
+			}
+			return
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -145,13 +145,9 @@ func (r *runner) streamEnded(ss *streams, class string) {
 // connectWebSocket opens watcher token's WebSocket stream and starts its
 // reader, which runs until ss.stop.
 func (r *runner) connectWebSocket(ctx context.Context, ss *streams, token string, s *sink) error {
-	conn, resp, err := r.c.ws.DialContext(ctx, r.c.streamURL, http.Header{"Authorization": {"Bearer " + token}})
+	conn, err := r.c.dialStream(ctx, r.c.ws, token)
 	if err != nil {
-		if resp != nil {
-			raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			return fmt.Errorf("websocket: %w", answerError(resp, raw))
-		}
-		return fmt.Errorf("websocket: %w", &callError{Class: transportClass(err), Err: err})
+		return err
 	}
 	conn.SetReadLimit(1 << 20)
 	ss.add(func() {

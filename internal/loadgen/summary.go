@@ -51,9 +51,11 @@ type Summary struct {
 
 	Errors Errors `json:"errors"`
 	// Server is read from the server's /metrics; nil when it could not be.
-	Server   *ServerStats `json:"server"`
-	Cleanup  *Cleanup     `json:"cleanup,omitempty"`
-	Warnings []string     `json:"warnings"`
+	Server *ServerStats `json:"server"`
+	// Idle is the idle scenario's connections and server memory.
+	Idle     *IdleStats `json:"idle,omitempty"`
+	Cleanup  *Cleanup   `json:"cleanup,omitempty"`
+	Warnings []string   `json:"warnings"`
 }
 
 // Params are the parameters of a run; zero values do not apply to it.
@@ -69,6 +71,11 @@ type Params struct {
 	Rate        float64 `json:"rate,omitempty"`
 	Transport   string  `json:"transport,omitempty"`
 	Seed        int64   `json:"seed"`
+	// Idle.
+	Connections int      `json:"connections,omitempty"`
+	Users       int      `json:"users,omitempty"`
+	Sources     []string `json:"sources,omitempty"`
+	Settle      string   `json:"settle,omitempty"`
 }
 
 // Latency summarises a histogram in milliseconds.
@@ -152,6 +159,11 @@ func (r *runner) summary(interrupted bool) Summary {
 		l := latencyOf(&rec.deliveryLatency)
 		s.DeliveryLatency = &l
 	}
+	if r.idle != nil {
+		idle := *r.idle
+		idle.HandshakeLatency = latencyOf(&r.handshakes)
+		s.Idle = &idle
+	}
 	s.Errors.ByCode, s.Errors.ByTransport = rec.errorCounts()
 	s.Errors.Total = rec.errTotal.Load()
 	s.Server = r.serverStats(s.Deliveries)
@@ -233,18 +245,25 @@ func (s Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %-18s "+format+"\n", append([]any{name}, args...)...)
 	}
 	row("parameters", "%s", s.Parameters.text())
-	row("operations", "%s", strings.TrimSpace(fmt.Sprintf("%d (%.1f/s)  %s", s.Operations, s.OperationsPerSecond, counts(s.OperationsByKind))))
+	if s.Scenario != Idle { // it makes no client calls but the streams
+		row("operations", "%s", strings.TrimSpace(fmt.Sprintf("%d (%.1f/s)  %s", s.Operations, s.OperationsPerSecond, counts(s.OperationsByKind))))
+	}
 	if s.Scenario == Subscribe {
 		row("pairs", "%d subscribed in %.2fs (%.0f/s)", s.Pairs, s.SubscribeSeconds, s.PairsPerSecond)
 	}
 	if s.Scenario == Lookup {
 		row("lookups", "%d contacts (%.0f/s)", s.Lookups, s.LookupsPerSecond)
 	}
+	if s.Idle != nil {
+		s.Idle.text(row)
+	}
 	if s.Scenario == Fanout {
 		row("deliveries", "%d (%.0f/s) of %d expected, %d lost", s.Deliveries, s.DeliveriesPerSecond, s.ExpectedDeliveries, s.LostDeliveries)
 		row("delivery latency", "%s", s.DeliveryLatency.text())
 	}
-	row("request latency", "%s", s.RequestLatency.text())
+	if s.Scenario != Idle {
+		row("request latency", "%s", s.RequestLatency.text())
+	}
 	if s.Errors.Total == 0 {
 		row("errors", "none")
 	} else {
@@ -252,12 +271,14 @@ func (s Summary) WriteText(w io.Writer) error {
 	}
 	if st := s.Server; st != nil {
 		row("server rss", "%.1f MiB", float64(st.RSSBytes)/(1<<20))
-		expected := ""
-		if st.ExpectedWatches > 0 {
-			expected = fmt.Sprintf("expected %d, ", st.ExpectedWatches)
+		if s.Scenario != Idle { // it subscribes nothing
+			expected := ""
+			if st.ExpectedWatches > 0 {
+				expected = fmt.Sprintf("expected %d, ", st.ExpectedWatches)
+			}
+			row("backend watches", "%d (%scapacity %d); watched contacts %d, waiting for capacity %d",
+				st.BackendWatches, expected, st.BackendCapacity, st.WatchedContacts, st.WaitingContacts)
 		}
-		row("backend watches", "%d (%scapacity %d); watched contacts %d, waiting for capacity %d",
-			st.BackendWatches, expected, st.BackendCapacity, st.WatchedContacts, st.WaitingContacts)
 		cpu := fmt.Sprintf("%.2fs", st.CPUSeconds)
 		if st.DeliveriesPerCPUSecond > 0 {
 			cpu += fmt.Sprintf(" (%.0f deliveries per CPU-second)", st.DeliveriesPerCPUSecond)
@@ -312,7 +333,11 @@ func (p Params) text() string {
 	add("rate", p.Rate, p.Rate > 0)
 	add("transport", p.Transport, p.Transport != "")
 	add("warmup", p.Warmup, p.Warmup != "")
-	add("seed", p.Seed, true)
+	add("connections", p.Connections, p.Connections > 0)
+	add("users", p.Users, p.Users > 0)
+	add("sources", strings.Join(p.Sources, ","), len(p.Sources) > 0)
+	add("settle", p.Settle, p.Settle != "")
+	add("seed", p.Seed, p.Connections == 0) // idle draws nothing
 	return strings.Join(parts, " ")
 }
 

@@ -38,41 +38,87 @@ type benchSummary struct {
 		Deleted int `json:"deleted"`
 		Errors  int `json:"errors"`
 	} `json:"cleanup"`
+	Idle *struct {
+		Connections int `json:"connections"`
+		Opened      int `json:"opened"`
+		Failed      int `json:"failed"`
+		Ended       int `json:"ended"`
+		Handshake   struct {
+			Count uint64 `json:"count"`
+		} `json:"handshake_latency_ms"`
+		ConnectsPerSecond float64       `json:"connects_per_second"`
+		Before            *serverMemory `json:"before"`
+		AfterSettle       *idleReading  `json:"after_settle"`
+		AtEnd             *idleReading  `json:"at_end"`
+	} `json:"idle"`
 	Warnings []string `json:"warnings"`
+}
+
+// serverMemory is a memory reading of the idle scenario.
+type serverMemory struct {
+	RSSBytes        uint64 `json:"rss_bytes"`
+	HeapInuseBytes  uint64 `json:"heap_inuse_bytes"`
+	StackInuseBytes uint64 `json:"stack_inuse_bytes"`
+	Goroutines      int    `json:"goroutines"`
+	StreamClients   int    `json:"stream_clients"`
+}
+
+// idleReading is a reading of the idle scenario while the streams are held.
+type idleReading struct {
+	Open          int          `json:"open"`
+	Server        serverMemory `json:"server"`
+	PerConnection *struct {
+		RSSBytes        float64 `json:"rss_bytes"`
+		HeapInuseBytes  float64 `json:"heap_inuse_bytes"`
+		StackInuseBytes float64 `json:"stack_inuse_bytes"`
+		Goroutines      float64 `json:"goroutines"`
+	} `json:"per_connection"`
+}
+
+// benchConfig is a server set up for the load tool: every change
+// delivered, no rate limit.
+const benchConfig = "presence:\n  coalesce_interval: 0s\nauth:\n  rate_limit:\n    requests_per_second: 0\n"
+
+// runBench runs `presenced bench SCENARIO` against in and returns its
+// JSON summary, failing the test unless the run completed without errors
+// or warnings.
+func runBench(t *testing.T, in *instance, admin, scenario string, args ...string) benchSummary {
+	t.Helper()
+	all := append([]string{"bench", scenario, "--target", in.client, "--admin", in.admin, "--admin-token", admin, "--json", "-", "--progress", "0"}, args...)
+	stdout, stderr, code := run(t, nil, all...)
+	if code != 0 {
+		t.Fatalf("bench %s: exit %d\n%s", scenario, code, stderr)
+	}
+	var s benchSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("bench %s: summary %q: %v", scenario, stdout, err)
+	}
+	// A loaded machine may keep the tool below its rate (a warning);
+	// any other warning is a finding.
+	var warnings []string
+	for _, w := range s.Warnings {
+		if !strings.Contains(w, " reached ") {
+			warnings = append(warnings, w)
+		}
+	}
+	if s.Scenario != scenario || s.Interrupted || s.Errors.Total != 0 || s.Server == nil || len(warnings) > 0 {
+		t.Fatalf("bench %s: summary %+v\n%s", scenario, s, stderr)
+	}
+	if !strings.Contains(stderr, "presenced bench "+scenario+" against "+in.client) {
+		t.Errorf("bench %s: no text summary on stderr:\n%s", scenario, stderr)
+	}
+	return s
 }
 
 // TestBench runs every load-tool scenario briefly against a real instance
 // and checks its summary against what the parameters imply.
 func TestBench(t *testing.T) {
-	in := newInstance(t, "presence:\n  coalesce_interval: 0s\nauth:\n  rate_limit:\n    requests_per_second: 0\n")
+	in := newInstance(t, benchConfig)
 	admin := in.adminToken()
 	in.start()
 	bench := func(t *testing.T, scenario string, args ...string) benchSummary {
 		t.Helper()
-		all := append([]string{"bench", scenario, "--target", in.client, "--admin", in.admin, "--admin-token", admin, "--json", "-", "--progress", "0"}, args...)
-		stdout, stderr, code := run(t, nil, all...)
-		if code != 0 {
-			t.Fatalf("bench %s: exit %d\n%s", scenario, code, stderr)
-		}
-		var s benchSummary
-		if err := json.Unmarshal([]byte(stdout), &s); err != nil {
-			t.Fatalf("bench %s: summary %q: %v", scenario, stdout, err)
-		}
-		// A loaded machine may keep the tool below its rate (a warning);
-		// any other warning is a finding.
-		var warnings []string
-		for _, w := range s.Warnings {
-			if !strings.Contains(w, " reached ") {
-				warnings = append(warnings, w)
-			}
-		}
-		if s.Scenario != scenario || s.Interrupted || s.Errors.Total != 0 || s.Server == nil || len(warnings) > 0 {
-			t.Fatalf("bench %s: summary %+v\n%s", scenario, s, stderr)
-		}
-		if !strings.Contains(stderr, "presenced bench "+scenario+" against "+in.client) {
-			t.Errorf("bench %s: no text summary on stderr:\n%s", scenario, stderr)
-		}
-		return s
+		return runBench(t, in, admin, scenario, args...)
 	}
 
 	t.Run("subscribe", func(t *testing.T) {
@@ -133,4 +179,43 @@ func TestBench(t *testing.T) {
 			t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr, want)
 		}
 	})
+}
+
+// TestBenchIdle holds 300 idle WebSocket streams from two loopback source
+// addresses against a fresh instance (so that no other stream is counted)
+// and checks that the server counts exactly those, and that the memory
+// per connection is reported.
+func TestBenchIdle(t *testing.T) {
+	in := newInstance(t, benchConfig)
+	admin := in.adminToken()
+	in.start()
+	const n = 300
+	s := runBench(t, in, admin, "idle", "--connections", "300", "--sources", "127.0.0.1,127.0.0.2",
+		"--settle", "1s", "--duration", "2s")
+	st := s.Idle
+	if st == nil || st.Before == nil || st.AfterSettle == nil || st.AtEnd == nil {
+		t.Fatalf("idle section incomplete: %+v", st)
+	}
+	type counts struct{ Connections, Opened, Failed, Ended, Handshakes, BeforeStreams, SettleOpen, SettleStreams, EndOpen, EndStreams int }
+	got := counts{st.Connections, st.Opened, st.Failed, st.Ended, int(st.Handshake.Count), st.Before.StreamClients,
+		st.AfterSettle.Open, st.AfterSettle.Server.StreamClients, st.AtEnd.Open, st.AtEnd.Server.StreamClients}
+	want := counts{n, n, 0, 0, n, 0, n, n, n, n}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("idle streams (-want +got):\n%s", diff)
+	}
+	if st.ConnectsPerSecond <= 0 {
+		t.Errorf("connect rate %v", st.ConnectsPerSecond)
+	}
+	for name, rd := range map[string]*idleReading{"after settle": st.AfterSettle, "at end": st.AtEnd} {
+		p := rd.PerConnection
+		if p == nil {
+			t.Errorf("%s: no per-connection figures", name)
+			continue
+		}
+		// Every stream holds at least a goroutine with its stack and a
+		// connection on the server's heap.
+		if p.RSSBytes <= 0 || p.HeapInuseBytes <= 0 || p.StackInuseBytes <= 0 || p.Goroutines <= 0 {
+			t.Errorf("%s: per connection %+v, want every figure positive", name, *p)
+		}
+	}
 }
