@@ -100,6 +100,7 @@ type Server struct {
 	active   int           // open streams
 	idle     chan struct{} // closed when closed && active == 0
 	sessions map[*wsSession]struct{}
+	pingStop chan struct{} // non-nil while pingLoop runs; closed to stop it
 }
 
 // writeBufferPool lends gorilla/websocket its frame buffers only while a
@@ -127,7 +128,7 @@ func NewServer(cfg Config, hub Hub, logger *slog.Logger, reg prometheus.Register
 			HandshakeTimeout: cfg.WriteTimeout,
 			// Clients send only control frames, so a small read buffer
 			// suffices; writes borrow pooled buffers.
-			ReadBufferSize:  512,
+			ReadBufferSize:  256,
 			WriteBufferSize: 1024,
 			WriteBufferPool: writeBufferPool,
 			// Apps are not browsers carrying ambient cookies: the caller
@@ -239,21 +240,64 @@ func (s *Server) Clients() int {
 }
 
 // register records a running WebSocket session, telling it to go away
-// at once when Shutdown has begun.
+// at once when Shutdown has begun. The first session starts pingLoop.
 func (s *Server) register(ws *wsSession) {
 	s.mu.Lock()
 	s.sessions[ws] = struct{}{}
 	closed := s.closed
+	if s.pingStop == nil {
+		s.pingStop = make(chan struct{})
+		go s.pingLoop(s.pingStop)
+	}
 	s.mu.Unlock()
 	if closed {
 		ws.goAway(closeGoingAway)
 	}
 }
 
+// unregister forgets an ended session; the last one stops pingLoop.
 func (s *Server) unregister(ws *wsSession) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, ws)
+	if len(s.sessions) == 0 && s.pingStop != nil {
+		close(s.pingStop)
+		s.pingStop = nil
+	}
+}
+
+// pingLoop pings every idle WebSocket session each PingInterval, from one
+// goroutine for all of them (a timer per connection would start a
+// goroutine per ping).
+func (s *Server) pingLoop(stop <-chan struct{}) {
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	var batch []*wsSession
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		for ws := range s.sessions {
+			batch = append(batch, ws)
+		}
+		s.mu.Unlock()
+		for _, ws := range batch {
+			switch {
+			case ws.closing.Load():
+			case ws.writing.Load():
+				// Its writer may hold the connection for a while: ping
+				// beside it rather than stall the loop.
+				ws.pingAside()
+			default:
+				ws.ping(pingWriteTimeout)
+			}
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
 }
 
 // acquire counts a new stream in, unless the server is closed.

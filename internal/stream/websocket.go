@@ -71,7 +71,6 @@ type wsSession struct {
 	deadline time.Time   // the connection's write deadline; writer only
 	closing  atomic.Bool // a close frame was sent
 	dropped  atomic.Bool // presenced ended the stream (counted already)
-	pinger   *time.Timer
 }
 
 func (ws *wsSession) start() error {
@@ -94,7 +93,6 @@ func (ws *wsSession) start() error {
 	})
 	ws.s.metrics.clients[transportWebSocket].Inc()
 	ws.s.register(ws)
-	ws.pinger = time.AfterFunc(ws.s.cfg.PingInterval, ws.ping)
 	ws.l.SetNotify(ws.kick)
 	go ws.readLoop()
 	ws.kick() // events queued before the notify hook was set
@@ -198,12 +196,16 @@ func (ws *wsSession) goAway(msg []byte) {
 	_ = ws.conn.SetReadDeadline(deadline)
 }
 
-func (ws *wsSession) ping() {
-	err := ws.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ws.s.cfg.WriteTimeout))
+// pingWriteTimeout bounds writing a ping to an idle connection: its
+// socket buffer is empty unless the client stopped reading, so a ping that
+// cannot be written at once means a client too far behind to keep.
+const pingWriteTimeout = 250 * time.Millisecond
+
+// ping sends a ping frame within timeout (at most the write timeout).
+func (ws *wsSession) ping(timeout time.Duration) {
+	err := ws.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(min(timeout, ws.s.cfg.WriteTimeout)))
 	switch {
-	case err == nil:
-		ws.pinger.Reset(ws.s.cfg.PingInterval)
-	case errors.Is(err, websocket.ErrCloseSent):
+	case err == nil, errors.Is(err, websocket.ErrCloseSent):
 	case isTimeout(err):
 		ws.s.metrics.drops[dropWriteTimeout].Inc()
 		ws.dropped.Store(true)
@@ -211,6 +213,21 @@ func (ws *wsSession) ping() {
 	default:
 		ws.conn.Close()
 	}
+}
+
+// pingAside pings from a goroutine of its own, counted with the writers
+// so the session's end waits for it.
+func (ws *wsSession) pingAside() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.ended {
+		return
+	}
+	ws.writers.Add(1)
+	go func() {
+		defer ws.writers.Done()
+		ws.ping(ws.s.cfg.WriteTimeout)
+	}()
 }
 
 // readLoop reads, and discards, client frames so that control frames are
@@ -224,7 +241,6 @@ func (ws *wsSession) readLoop() {
 			break
 		}
 	}
-	ws.pinger.Stop()
 	ws.mu.Lock()
 	ws.ended = true // before Close, whose notify must start no writer
 	ws.mu.Unlock()
