@@ -55,5 +55,6 @@ run fanout-1000-200   fanout --watchers 1000 --contacts 50 --distinct 1000 --rat
 run fanout-10000-500-sse fanout --watchers 10000 --contacts 20 --distinct 1000 --rate 500 --transport sse --duration 20s --warmup 5s
 run lookup-1 lookup --batch 1000 --concurrency 1 --distinct 1000 --duration 15s
 run lookup-4 lookup --batch 1000 --concurrency 4 --distinct 1000 --duration 15s
+run idle-19000 idle --connections 19000 --sources 127.0.0.1,127.0.0.2 --settle 35s --duration 40s
 run churn churn --rate 2000 --watchers 2000 --contacts 50 --distinct 10000 --duration 15s
 echo "summaries in $OUT/"
