@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -167,7 +166,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 			Domains *domainsInput `json:"domains"`
 		} `json:"allowlist"`
 	}
-	if err := decodeStrict(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req, true); err != nil {
 		return err
 	}
 	var c settings.Change
@@ -206,7 +205,7 @@ func (s *Server) addDomains(w http.ResponseWriter, r *http.Request, p auth.Princ
 	var req struct {
 		Domains domainsInput `json:"domains"`
 	}
-	if err := decodeStrict(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req, true); err != nil {
 		return err
 	}
 	if ds, err := allowlist.Normalize(req.Domains); err == nil && len(ds) == 0 {
@@ -269,8 +268,6 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, _ auth.Principal)
 	return nil
 }
 
-// decodeStrict reads exactly one JSON value from r's body into v,
-// refusing unknown fields and anything after the value.
 // createToken mints a client API token for a user, as `presenced token
 // create` does, for provisioning scripts and the load tool. The secret is
 // in the answer only; the store keeps its hash.
@@ -278,7 +275,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 	var req struct {
 		User string `json:"user"`
 	}
-	if err := decodeStrict(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req, true); err != nil {
 		return err
 	}
 	user, err := email.Normalize(req.User)
@@ -304,28 +301,4 @@ func pprofHandler(h http.HandlerFunc) handler {
 		h(w, r)
 		return nil
 	}
-}
-
-func decodeStrict(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var p *api.Problem
-		var maxBytes *http.MaxBytesError
-		switch {
-		case errors.As(err, &p) || errors.As(err, &maxBytes):
-			return err
-		case errors.Is(err, io.EOF):
-			return api.Invalid("request body is empty")
-		}
-		return api.Invalid("malformed JSON: %v", err)
-	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var maxBytes *http.MaxBytesError
-		if errors.As(err, &maxBytes) {
-			return err
-		}
-		return api.Invalid("request body must hold exactly one JSON value")
-	}
-	return nil
 }

@@ -39,7 +39,7 @@ func (s *Server) compatSubscribe(w http.ResponseWriter, r *http.Request, p auth.
 		Contacts []string `json:"contacts"`
 		Notify   string   `json:"notify"`
 	}
-	if err := decodeJSON(r, &req, false); err != nil {
+	if err := DecodeJSON(r, &req, false); err != nil {
 		return err
 	}
 	if len(req.Notify) > maxKeyLen {

@@ -11,10 +11,10 @@ import (
 	"github.com/presenced/presenced/internal/email"
 )
 
-// decodeJSON reads exactly one JSON value from r's body into v. Unknown
+// DecodeJSON reads exactly one JSON value from r's body into v. Unknown
 // fields are refused when strict. The body size is already bounded by
 // the server's MaxBytesReader.
-func decodeJSON(r *http.Request, v any, strict bool) error {
+func DecodeJSON(r *http.Request, v any, strict bool) error {
 	// The body must be JSON whatever Content-Type says (curl's -d sends
 	// application/x-www-form-urlencoded); it is parsed strictly below.
 	dec := json.NewDecoder(r.Body)
@@ -38,8 +38,9 @@ func jsonProblem(err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var maxBytes *http.MaxBytesError
+	var p *Problem
 	switch {
-	case errors.As(err, &maxBytes):
+	case errors.As(err, &maxBytes), errors.As(err, &p):
 		return err
 	case errors.Is(err, io.EOF):
 		return Invalid("request body is empty")

@@ -34,7 +34,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	var req struct {
 		Users []string `json:"users"`
 	}
-	if err := decodeJSON(r, &req, true); err != nil {
+	if err := DecodeJSON(r, &req, true); err != nil {
 		return err
 	}
 	users, err := contacts("users", req.Users, s.cfg.MaxContacts)
@@ -94,7 +94,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, p auth.Princi
 		TTL       *int     `json:"ttl"`
 		PushToken string   `json:"push_token"`
 	}
-	if err := decodeJSON(r, &req, true); err != nil {
+	if err := DecodeJSON(r, &req, true); err != nil {
 		return err
 	}
 	if req.Users == nil {
@@ -183,7 +183,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, p auth.Principal)
 		Add    []string `json:"add"`
 		Remove []string `json:"remove"`
 	}
-	if err := decodeJSON(r, &req, true); err != nil {
+	if err := DecodeJSON(r, &req, true); err != nil {
 		return err
 	}
 	add, err := contacts("add", req.Add, s.cfg.MaxContacts)
@@ -255,7 +255,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, p auth.Principa
 		Note         string          `json:"note"`
 		Activity     string          `json:"activity"`
 	}
-	if err := decodeJSON(r, &req, true); err != nil {
+	if err := DecodeJSON(r, &req, true); err != nil {
 		return err
 	}
 	a, err := parseAvailability(req.Availability)
