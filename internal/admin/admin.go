@@ -282,12 +282,9 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 	if err != nil {
 		return api.Invalid("user must be an email: %v", err)
 	}
-	secret, hash, err := auth.NewToken()
+	secret, hash, err := auth.Issue(r.Context(), s.d.Tokens, store.ClientToken, user, s.d.Clock.Now())
 	if err != nil {
-		return fmt.Errorf("new token: %w", err)
-	}
-	if err := s.d.Tokens.Create(r.Context(), store.Token{Hash: hash, Kind: store.ClientToken, User: user, CreatedAt: s.d.Clock.Now().UTC()}); err != nil {
-		return fmt.Errorf("store token: %w", err)
+		return fmt.Errorf("mint token: %w", err)
 	}
 	s.d.Logger.Info("client token created", "by", p.TokenID, "token", auth.TokenID(hash))
 	api.WriteJSON(w, http.StatusCreated, map[string]string{"user": user, "token": secret})

@@ -75,15 +75,16 @@ func (s *statusRecorder) Flush() { _ = http.NewResponseController(s.ResponseWrit
 // patterns, never raw paths).
 func (m *httpMetrics) instrument(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
-		if pattern == "" || pattern == "/" {
-			pattern = "other"
-		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		mux.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK // hijacked streams
+		}
+		// The mux records the pattern it routed by on r: no second match.
+		pattern := r.Pattern
+		if pattern == "" || pattern == "/" {
+			pattern = "other"
 		}
 		m.requests.WithLabelValues(pattern, strconv.Itoa(rec.status)).Inc()
 		m.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())

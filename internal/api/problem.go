@@ -93,18 +93,16 @@ func ProblemFor(err error) *Problem {
 	case errors.Is(err, presence.ErrNotFound):
 		return NewProblem(http.StatusNotFound, CodeNotFound, "no such subscription")
 	case errors.Is(err, presence.ErrTooManyContacts):
-		return NewProblem(http.StatusBadRequest, CodeTooManyContacts, "%s", unwrapMessage(err))
+		return NewProblem(http.StatusBadRequest, CodeTooManyContacts, "%s", err.Error())
 	case errors.Is(err, presence.ErrTooManySubscriptions):
 		return NewProblem(http.StatusForbidden, CodeForbidden, "subscription limit reached: delete or reuse a subscription key")
 	case errors.Is(err, presence.ErrInvalidTTL):
 		return Invalid("ttl must be between %d and %d seconds", int(presence.MinTTL/time.Second), int(presence.MaxTTL/time.Second))
 	case errors.Is(err, backend.ErrUnsupported):
-		return NewProblem(http.StatusNotImplemented, CodeNotImplemented, "%s", unwrapMessage(err))
+		return NewProblem(http.StatusNotImplemented, CodeNotImplemented, "%s", err.Error())
 	}
 	return NewProblem(http.StatusInternalServerError, CodeInternal, "internal error")
 }
-
-func unwrapMessage(err error) string { return err.Error() }
 
 // WriteProblem writes err as application/problem+json. Internal errors
 // are logged (their text is not shown to the client).

@@ -1,6 +1,6 @@
 // Package app is presenced's composition root: it builds every component
-// from the configuration with plain switches, runs them under one errgroup
-// and owns the shutdown recipe.
+// from the configuration with plain switches (gateway.go), runs them, and
+// owns the shutdown recipe (run.go).
 package app
 
 import (

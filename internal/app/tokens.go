@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -33,14 +32,6 @@ func createToken(ctx context.Context, cfg config.Config, kind store.TokenKind, u
 		return "", err
 	}
 	defer st.Close()
-	secret, hash, err := auth.NewToken()
-	if err != nil {
-		return "", fmt.Errorf("new token: %w", err)
-	}
-	if err := st.Tokens().Create(ctx, store.Token{Hash: hash, Kind: kind, User: user, CreatedAt: timeNow()}); err != nil {
-		return "", fmt.Errorf("store token: %w", err)
-	}
-	return secret, nil
+	secret, _, err := auth.Issue(ctx, st.Tokens(), kind, user, time.Now())
+	return secret, err
 }
-
-var timeNow = func() time.Time { return time.Now().UTC() }

@@ -76,7 +76,7 @@ func NewAuthenticator(tokens store.TokenStore, oidc *OIDCVerifier, clk clock.Clo
 		oidc:   oidc,
 		hits:   newTTLCache[store.Token](clk, hitTTL, maxHits),
 		misses: newTTLCache[struct{}](clk, missTTL, maxMisses),
-		logger: logger.With("component", "auth"),
+		logger: logger,
 	}
 }
 

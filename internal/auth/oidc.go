@@ -84,7 +84,7 @@ func NewOIDCVerifier(cfg OIDCConfig, logger *slog.Logger) *OIDCVerifier {
 	return &OIDCVerifier{
 		cfg:         cfg,
 		clk:         clk,
-		logger:      logger.With("component", "auth.oidc"),
+		logger:      logger,
 		discovering: make(chan struct{}, 1),
 	}
 }

@@ -1,12 +1,16 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/presenced/presenced/internal/store"
 )
 
 // TokenPrefix starts every local API token, so that a leaked token is easy
@@ -30,6 +34,20 @@ func NewToken() (secret string, hash [32]byte, err error) {
 	}
 	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 	return secret, HashToken(secret), nil
+}
+
+// Issue makes a new token of kind for user (empty for admin tokens),
+// stores its hash in tokens with the time now, and returns the secret and
+// the hash. The secret is not kept anywhere.
+func Issue(ctx context.Context, tokens store.TokenStore, kind store.TokenKind, user string, now time.Time) (secret string, hash [32]byte, err error) {
+	secret, hash, err = NewToken()
+	if err != nil {
+		return "", [32]byte{}, err
+	}
+	if err := tokens.Create(ctx, store.Token{Hash: hash, Kind: kind, User: user, CreatedAt: now.UTC()}); err != nil {
+		return "", [32]byte{}, fmt.Errorf("store token: %w", err)
+	}
+	return secret, hash, nil
 }
 
 // HashToken returns the SHA-256 digest of the whole secret string, prefix

@@ -1,13 +1,17 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/presenced/presenced/internal/store"
 )
 
 func TestNewTokenFormat(t *testing.T) {
@@ -112,3 +116,32 @@ func TestLooksLikeToken(t *testing.T) {
 		t.Errorf("looksLikeToken (-want +got):\n%s", diff)
 	}
 }
+
+func TestIssue(t *testing.T) {
+	f := newFakeTokens()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.FixedZone("x", 3600))
+	secret, hash, err := Issue(context.Background(), f, store.ClientToken, "bob@example.com", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if HashToken(secret) != hash {
+		t.Fatal("returned hash is not the secret's")
+	}
+	got, err := f.Lookup(context.Background(), hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.Token{Hash: hash, Kind: store.ClientToken, User: "bob@example.com", CreatedAt: now.UTC()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored token (-want +got):\n%s", diff)
+	}
+	// A store that refuses the token: no secret is handed out.
+	failing := &conflictTokens{}
+	if s, _, err := Issue(context.Background(), failing, store.AdminToken, "", now); err == nil || s != "" || !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Issue on a refusing store = %q, %v; want no secret and ErrConflict", s, err)
+	}
+}
+
+type conflictTokens struct{ fakeTokens }
+
+func (*conflictTokens) Create(context.Context, store.Token) error { return store.ErrConflict }

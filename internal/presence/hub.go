@@ -109,6 +109,7 @@ type Hub struct {
 	wanted   int                      // guarded by mu: contacts with a wanted watch
 
 	deliveries atomic.Uint64 // events queued to listeners
+	listeners  atomic.Int64  // stream listeners attached, over all users
 }
 
 // New returns a Hub. watches and subs are required; hints may be nil.
@@ -207,9 +208,7 @@ func (h *Hub) Stats() Stats {
 		Contacts:            len(h.contacts),
 		Users:               len(h.users),
 		Deliveries:          h.deliveries.Load(),
-	}
-	for _, u := range h.users {
-		s.Listeners += len(*u.listeners.Load())
+		Listeners:           int(h.listeners.Load()),
 	}
 	return s
 }

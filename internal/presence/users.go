@@ -12,10 +12,11 @@ type user struct {
 
 	lmu       sync.Mutex                  // serialises changes of listeners
 	listeners atomic.Pointer[[]*Listener] // copy-on-write; read lock-free by fan-out
+	total     *atomic.Int64               // the hub's count of listeners of every user
 }
 
-func newUser(email string) *user {
-	u := &user{email: email, byKey: make(map[string]*Subscription)}
+func newUser(email string, total *atomic.Int64) *user {
+	u := &user{email: email, byKey: make(map[string]*Subscription), total: total}
 	empty := []*Listener{}
 	u.listeners.Store(&empty)
 	return u
@@ -42,6 +43,7 @@ func (u *user) addListener(l *Listener) {
 	next := make([]*Listener, 0, len(old)+1)
 	next = append(append(next, old...), l)
 	u.listeners.Store(&next)
+	u.total.Add(1)
 }
 
 func (u *user) removeListener(l *Listener) {
@@ -55,6 +57,7 @@ func (u *user) removeListener(l *Listener) {
 		}
 	}
 	u.listeners.Store(&next)
+	u.total.Add(int64(len(next) - len(old)))
 }
 
 // userLocked returns the user entry for email, creating it. Hub.mu must be
@@ -62,7 +65,7 @@ func (u *user) removeListener(l *Listener) {
 func (h *Hub) userLocked(email string) *user {
 	u := h.users[email]
 	if u == nil {
-		u = newUser(email)
+		u = newUser(email, &h.listeners)
 		h.users[email] = u
 	}
 	return u

@@ -146,7 +146,7 @@ func New(cfg Config, client *http.Client, hints store.HintStore, clk clock.Clock
 		client:  client,
 		hints:   hints,
 		clk:     clk,
-		log:     logger.With("component", "push"),
+		log:     logger,
 		m:       newMetrics(reg),
 		jitter:  randv2.Int64N,
 		ready:   make(chan *entry, cfg.QueueSize),

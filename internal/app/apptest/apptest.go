@@ -159,13 +159,9 @@ func (h *Harness) AdminToken() string {
 
 func (h *Harness) newToken(kind store.TokenKind, user string) string {
 	h.tb.Helper()
-	secret, hash, err := auth.NewToken()
+	secret, _, err := auth.Issue(context.Background(), h.Gateway.Store.Tokens(), kind, user, h.Clock.Now())
 	if err != nil {
-		h.tb.Fatalf("new token: %v", err)
-	}
-	tok := store.Token{Hash: hash, Kind: kind, User: user, CreatedAt: h.Clock.Now()}
-	if err := h.Gateway.Store.Tokens().Create(context.Background(), tok); err != nil {
-		h.tb.Fatalf("store token: %v", err)
+		h.tb.Fatalf("issue token: %v", err)
 	}
 	return secret
 }

@@ -61,7 +61,6 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("component", "store")
 	if path == "" {
 		return nil, errors.New("open sqlite store: empty path")
 	}
