@@ -215,6 +215,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, ws := range sessions {
+		ws.endAs(endShutdown)
 		ws.goAway(closeGoingAway)
 	}
 
@@ -251,6 +252,7 @@ func (s *Server) register(ws *wsSession) {
 	}
 	s.mu.Unlock()
 	if closed {
+		ws.endAs(endShutdown)
 		ws.goAway(closeGoingAway)
 	}
 }

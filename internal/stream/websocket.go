@@ -68,9 +68,9 @@ type wsSession struct {
 	mu       sync.Mutex     // orders writer starts before the end's Wait
 	ended    bool           // guarded by mu: no more writers may start
 	batch    []presence.Event
-	deadline time.Time   // the connection's write deadline; writer only
-	closing  atomic.Bool // a close frame was sent
-	dropped  atomic.Bool // presenced ended the stream (counted already)
+	deadline time.Time     // the connection's write deadline; writer only
+	closing  atomic.Bool   // a close frame was sent
+	reason   atomic.Uint32 // the end presenced decided on; 0 while none
 }
 
 func (ws *wsSession) start() error {
@@ -157,12 +157,24 @@ func (ws *wsSession) listenerClosed() bool {
 // listenerDone ends a stream whose listener the hub dropped or closed.
 func (ws *wsSession) listenerDone() {
 	if ws.l.Overflowed() {
-		ws.s.metrics.drops[dropSlowConsumer].Inc()
-		ws.dropped.Store(true)
+		ws.drop(endSlowConsumer, dropSlowConsumer)
 		ws.goAway(closeSlowConsume)
 		return
 	}
+	ws.endAs(endHubClosed)
 	ws.goAway(closeGoingAway)
+}
+
+// endAs records why presenced ends the stream, reporting whether it was
+// the first reason given.
+func (ws *wsSession) endAs(e end) bool { return ws.reason.CompareAndSwap(0, uint32(e)) }
+
+// drop records a drop (an end presenced forces on a client) and counts it
+// once.
+func (ws *wsSession) drop(e end, reason string) {
+	if ws.endAs(e) {
+		ws.s.metrics.drops[reason].Inc()
+	}
 }
 
 // writeFailed ends the stream after a failed data write.
@@ -171,13 +183,9 @@ func (ws *wsSession) writeFailed(err error) {
 	case errors.Is(err, websocket.ErrCloseSent):
 		// The read loop answered the client's close: the client left.
 	case isTimeout(err):
-		ws.s.metrics.drops[dropWriteTimeout].Inc()
-		ws.dropped.Store(true)
-	default:
-		if !ws.closing.Load() {
-			ws.s.metrics.drops[dropWriteError].Inc()
-			ws.dropped.Store(true)
-		}
+		ws.drop(endWriteTimeout, dropWriteTimeout)
+	case !ws.closing.Load():
+		ws.drop(endWriteError, dropWriteError)
 	}
 	ws.conn.Close() // the read loop ends and cleans up
 }
@@ -207,8 +215,7 @@ func (ws *wsSession) ping(timeout time.Duration) {
 	switch {
 	case err == nil, errors.Is(err, websocket.ErrCloseSent):
 	case isTimeout(err):
-		ws.s.metrics.drops[dropWriteTimeout].Inc()
-		ws.dropped.Store(true)
+		ws.drop(endWriteTimeout, dropWriteTimeout)
 		ws.conn.Close()
 	default:
 		ws.conn.Close()
@@ -247,17 +254,14 @@ func (ws *wsSession) readLoop() {
 	ws.l.Close()
 	ws.conn.Close()
 	ws.writers.Wait()
-	end := endClientLeft
-	switch {
-	case ws.closing.Load() || ws.dropped.Load():
-		end = endShutdown
-	case isTimeout(err):
-		end = endPongTimeout
-		ws.s.metrics.drops[dropPongTimeout].Inc()
+	if isTimeout(err) {
+		ws.drop(endPongTimeout, dropPongTimeout) // unless presenced had ended it
 	}
+	ws.endAs(endClientLeft)
+	e := end(ws.reason.Load())
 	ws.s.metrics.clients[transportWebSocket].Dec()
 	ws.s.unregister(ws)
-	ws.s.log.Debug("stream ended", "transport", transportWebSocket, "end", end, "read_error", err)
+	ws.s.log.Debug("stream ended", "transport", transportWebSocket, "end", e, "read_error", err)
 	ws.done()
 }
 

@@ -276,8 +276,8 @@ func eventually(t *testing.T, what string, f func() bool) {
 	}
 }
 
-// insecureTLS is for talking to an instance with a test certificate whose
-// CA the test holds.
-func tlsClient(pool *tls.Config) *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pool}}
+// tlsClient is for talking to an instance with a test certificate whose
+// CA the test holds in cfg.RootCAs.
+func tlsClient(cfg *tls.Config) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 }
