@@ -14,8 +14,6 @@ import (
 	"github.com/presenced/presenced/internal/backend/native"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
-	"github.com/presenced/presenced/internal/presence"
-	"github.com/presenced/presenced/internal/push"
 	"github.com/presenced/presenced/internal/state"
 	"github.com/presenced/presenced/internal/state/memory"
 	"github.com/presenced/presenced/internal/store"
@@ -69,13 +67,6 @@ func endpointIDs(cfg config.Config) []string {
 		return []string{DefaultEndpoint}
 	}
 	return cfg.Backend.Endpoints
-}
-
-// hintAdapter turns the hub's push hints into the pusher's.
-type hintAdapter struct{ p *push.Pusher }
-
-func (a hintAdapter) Enqueue(h presence.Hint) {
-	a.p.Enqueue(push.Hint{PushToken: h.PushToken, User: h.User, Subscription: h.Subscription, Key: h.Key, Sequence: h.Sequence})
 }
 
 func mustDomains(in []string) []string {

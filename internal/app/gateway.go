@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (g *Gateway, err 
 			URL: cfg.Push.WebhookURL, Secret: cfg.Push.Secret,
 			Timeout: cfg.Push.Timeout, MaxAttempts: cfg.Push.MaxAttempts,
 		}, &http.Client{Timeout: cfg.Push.Timeout}, g.Store.Hints(), clk, log.With("component", "push"), reg)
-		hints = hintAdapter{g.Pusher}
+		hints = g.Pusher
 	}
 	g.Reconciler = presence.NewReconciler(g.Backend, g.Pool, nil, clk, log.With("component", "reconciler"))
 	g.Hub, err = presence.New(presence.Config{

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/internal/presence"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presenced/presenced/internal/clock"
@@ -34,15 +36,9 @@ import (
 // saveTimeout bounds the HintStore.Save at the end of Run.
 const saveTimeout = 5 * time.Second
 
-// Hint is one push hint: subscription Subscription of User changed and now
-// has sequence Sequence.
-type Hint struct {
-	PushToken    string // the app's push token; never logged
-	User         string
-	Subscription string // subscription id; hints are coalesced per subscription
-	Key          string
-	Sequence     uint64
-}
+// Hint is what the presence hub reports about a changed subscription; the
+// relay receives it as JSON (see wireHint). PushToken is never logged.
+type Hint = presence.Hint
 
 // wireHint is a Hint's JSON body as the relay receives it.
 type wireHint struct {
