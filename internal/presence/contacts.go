@@ -222,7 +222,6 @@ func (h *Hub) deliverLocked(c *contact, p status.Presence, now time.Time) {
 		dropped += x
 	}
 	// Counted once per change, not per subscription: this is the hot path.
-	h.m.deliveries.Add(float64(delivered))
 	h.deliveries.Add(uint64(delivered))
 	if dropped > 0 {
 		h.m.drops.Add(float64(dropped))

@@ -7,19 +7,14 @@ import (
 )
 
 type metrics struct {
-	deliveries prometheus.Counter
-	drops      prometheus.Counter
-	changes    prometheus.Counter
-	coalesced  prometheus.Counter
-	expired    prometheus.Counter
+	drops     prometheus.Counter
+	changes   prometheus.Counter
+	coalesced prometheus.Counter
+	expired   prometheus.Counter
 }
 
 func newMetrics(h *Hub, reg prometheus.Registerer) (metrics, error) {
 	m := metrics{
-		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "presenced_deliveries_total",
-			Help: "Presence events queued to stream listeners.",
-		}),
 		drops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "presenced_listener_drops_total",
 			Help: "Stream listeners dropped because their queue was full.",
@@ -45,7 +40,12 @@ func newMetrics(h *Hub, reg prometheus.Registerer) (metrics, error) {
 			func() float64 { return float64(f(h.Stats())) })
 	}
 	cs := []prometheus.Collector{
-		m.deliveries, m.drops, m.changes, m.coalesced, m.expired,
+		// Read from the hub's own count, which Stats reports too.
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "presenced_deliveries_total",
+			Help: "Presence events queued to stream listeners.",
+		}, func() float64 { return float64(h.deliveries.Load()) }),
+		m.drops, m.changes, m.coalesced, m.expired,
 		gauge("presenced_client_subscriptions", "Client subscriptions held.", func(s Stats) int { return s.ClientSubscriptions }),
 		gauge("presenced_watched_contacts", "Contacts with a wanted backend watch.", func(s Stats) int { return s.WatchedContacts }),
 		gauge("presenced_stream_listeners", "Stream listeners attached to the hub.", func(s Stats) int { return s.Listeners }),
