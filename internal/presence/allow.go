@@ -29,9 +29,6 @@ func (h *Hub) SetAllowlist(l allowlist.List) {
 	}
 }
 
-// Allowlist returns the current allowlist.
-func (h *Hub) Allowlist() allowlist.List { return *h.allow.Load() }
-
 // Allows reports whether contact may be watched under the current
 // allowlist.
 func (h *Hub) Allows(contact string) bool { return h.allow.Load().Allows(contact) }

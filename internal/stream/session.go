@@ -11,28 +11,6 @@ import (
 	"github.com/presenced/presenced/internal/wire"
 )
 
-// eventWriter writes one event's JSON within the write timeout.
-type eventWriter interface {
-	writeEvent(json []byte) error
-}
-
-// transport is one connection's way of framing what the pump writes. All
-// its methods are called from the pump's goroutine only, which makes the
-// pump the connection's only writer of data. (SSE uses the pump;
-// WebSocket sessions write from short-lived writers, see websocket.go.)
-type transport interface {
-	eventWriter
-	// name returns the transport label value.
-	name() string
-	// flush sends what writeEvent buffered.
-	flush() error
-	// ping writes a keepalive within the write timeout.
-	ping() error
-	// farewell writes, best effort, the notice of why presenced ends the
-	// stream.
-	farewell(n notice)
-}
-
 // notice is why presenced ends a stream, told to the client.
 type notice uint8
 
@@ -66,18 +44,16 @@ var endNames = [...]string{
 
 func (e end) String() string { return endNames[e] }
 
-// errClientLeft is returned by a transport write that failed because the
-// client is already closing the connection: not a drop.
-var errClientLeft = errors.New("stream: client left")
-
-// pump copies l's events to t until the client leaves (left closes), the
-// listener is closed or dropped, a write fails, or the server shuts down.
-// It writes the farewell notice when presenced ends the stream, and counts
-// events and drops; the caller closes l and the connection.
-func (s *Server) pump(l *presence.Listener, t transport, left <-chan struct{}) end {
+// pump copies l's events to the SSE stream t until the client leaves (left
+// closes), the listener is closed or dropped, a write fails, or the server
+// shuts down. It writes the farewell notice when presenced ends the
+// stream, and counts events and drops; the caller closes l and the
+// connection. (WebSocket sessions need no goroutine of their own while
+// idle, so they are not pumped: see websocket.go.)
+func (s *Server) pump(l *presence.Listener, t *sseConn, left <-chan struct{}) end {
 	ticker := time.NewTicker(s.cfg.PingInterval)
 	defer ticker.Stop()
-	sent := s.metrics.sent[t.name()]
+	sent := s.metrics.sent[transportSSE]
 	var batch []presence.Event
 	for {
 		// A dropped listener ends the stream at once: the events still
@@ -119,7 +95,7 @@ func (s *Server) pump(l *presence.Listener, t transport, left <-chan struct{}) e
 }
 
 // listenerDone ends a stream whose listener the hub closed or dropped.
-func (s *Server) listenerDone(l *presence.Listener, t transport) end {
+func (s *Server) listenerDone(l *presence.Listener, t *sseConn) end {
 	if l.Overflowed() {
 		s.metrics.drops[dropSlowConsumer].Inc()
 		t.farewell(noticeSlowConsumer)
@@ -133,10 +109,7 @@ func (s *Server) listenerDone(l *presence.Listener, t transport) end {
 // client had already left. A timeout is a drop even when left has closed
 // since: net/http cancels the request context because of the failed write.
 func (s *Server) writeFailed(err error, left <-chan struct{}) end {
-	switch {
-	case errors.Is(err, errClientLeft):
-		return endClientLeft
-	case isTimeout(err):
+	if isTimeout(err) {
 		s.metrics.drops[dropWriteTimeout].Inc()
 		return endWriteTimeout
 	}
@@ -169,7 +142,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // send encodes ev and writes it to t, reporting whether ev was an event
 // to write at all.
-func (s *Server) send(t eventWriter, ev presence.Event) (bool, error) {
+func (s *Server) send(t *sseConn, ev presence.Event) (bool, error) {
 	bp := bufPool.Get().(*[]byte)
 	b, ok := appendEvent((*bp)[:0], ev)
 	var err error

@@ -43,8 +43,6 @@ type sseConn struct {
 	deadlines bool // the ResponseWriter supports write deadlines
 }
 
-var _ transport = (*sseConn)(nil)
-
 // The fixed parts of the stream (the event JSON never holds a newline, so
 // each event is one data line).
 var (
@@ -54,8 +52,6 @@ var (
 	sseGoAway     = []byte("data: {\"type\":\"goaway\"}\n\n")
 	sseDropped    = []byte("data: {\"type\":\"dropped\",\"reason\":\"slow consumer\"}\n\n")
 )
-
-func (c *sseConn) name() string { return transportSSE }
 
 // open sends the response header at once, so the client sees the stream
 // open before the first event.
