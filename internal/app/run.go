@@ -30,6 +30,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		clientLn.Close()
 		return err
 	}
+	log.Info("configuration", "config", cfg.Redacted()) // secrets shown as REDACTED
 	comps := g.Start()
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- serve(cfg, clientSrv, clientLn) }()

@@ -289,6 +289,11 @@ func TestPushHintsAreSigned(t *testing.T) {
 	}))
 	defer relay.Close()
 	in := newInstance(t, fmt.Sprintf("push:\n  webhook_url: %q\n  secret: %q\n", relay.URL, secret))
+	t.Cleanup(func() {
+		if strings.Contains(in.logs.String(), secret) {
+			t.Error("the push secret appears in the logs")
+		}
+	})
 	alice, bob := in.token("alice@example.com"), in.token("bob@example.com")
 	in.start()
 	var sub subscriptionJSON
