@@ -158,6 +158,7 @@ func (g *Gateway) buildHandlers() error {
 	authn := auth.NewAuthenticator(g.Store.Tokens(), oidcVerifier, clk, log.With("component", "auth"))
 	g.Streams = stream.NewServer(stream.Config{
 		QueueSize: cfg.Stream.QueueSize, PingInterval: cfg.Stream.PingInterval,
+		WriteDelay: cfg.Stream.WriteDelay, Clock: clk,
 	}, g.Hub, log.With("component", "stream"), g.Registry)
 
 	publisher, _ := g.Backend.(backend.Publisher)

@@ -36,6 +36,7 @@ func (c Config) Validate() Problems {
 	c.HTTP.validate(&ps)
 	between(&ps, "stream.queue_size", c.Stream.QueueSize, 1, 65536)
 	durationBetween(&ps, "stream.ping_interval", c.Stream.PingInterval, time.Second, 10*time.Minute)
+	durationBetween(&ps, "stream.write_delay", c.Stream.WriteDelay, 0, time.Second)
 	if c.Store.Kind != StoreSQLite {
 		ps.add("store.kind", "unsupported store %q (only %q is available for now)", c.Store.Kind, StoreSQLite)
 	}

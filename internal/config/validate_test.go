@@ -68,6 +68,7 @@ func TestValidateRanges(t *testing.T) {
 	add(rangeCases("http.shutdown_timeout", sec, 10*time.Minute, sec, showDuration, func(c *config.Config, v time.Duration) { c.HTTP.ShutdownTimeout = v }))
 	add(rangeCases("stream.queue_size", 1, 65536, 1, showInt, func(c *config.Config, v int) { c.Stream.QueueSize = v }))
 	add(rangeCases("stream.ping_interval", sec, 10*time.Minute, sec, showDuration, func(c *config.Config, v time.Duration) { c.Stream.PingInterval = v }))
+	add(rangeCases("stream.write_delay", 0, sec, time.Millisecond, showDuration, func(c *config.Config, v time.Duration) { c.Stream.WriteDelay = v }))
 	runValidateCases(t, cases)
 }
 

@@ -493,7 +493,7 @@ func TestIdleSummary(t *testing.T) {
 		"errors":             map[string]any{"total": 0.0, "by_code": map[string]any{}, "by_transport": map[string]any{}},
 		"server": map[string]any{
 			"rss_bytes": float64(60 << 20), "backend_watches": 0.0, "backend_capacity": 0.0, "watched_contacts": 0.0, "waiting_contacts": -1.0,
-			"cpu_seconds": 0.25, "contact_changes": 0.0, "server_deliveries": 0.0, "listener_drops": 0.0, "stream_drops": 0.0, "coalesced_updates": 0.0,
+			"cpu_seconds": 0.25, "contact_changes": 0.0, "server_deliveries": 0.0, "listener_drops": 0.0, "stream_drops": 0.0, "coalesced_updates": 0.0, "stream_writes": 0.0,
 		},
 		"idle": map[string]any{
 			"connections": 1000.0, "users": 100.0, "sources": []any{"127.0.0.1", "127.0.0.2"},

@@ -20,6 +20,7 @@ const (
 	metricStreamDrops     = "presenced_stream_drops_total"
 	metricCoalesced       = "presenced_coalesced_updates_total"
 	metricDeliveries      = "presenced_deliveries_total"
+	metricStreamWrites    = "presenced_stream_writes_total"
 	metricChanges         = "presenced_contact_changes_total"
 	metricHeapInuse       = "go_memstats_heap_inuse_bytes"
 	metricStackInuse      = "go_memstats_stack_inuse_bytes"

@@ -399,8 +399,8 @@ func TestSummaryJSON(t *testing.T) {
 	for range 95 {
 		r.rec.deliveryLatency.Record(3 * time.Millisecond)
 	}
-	r.before = Metrics{metricCPU: 1, metricDeliveries: 10, metricStreamDrops: 1}
-	r.after = Metrics{metricCPU: 1.5, metricDeliveries: 110, metricStreamDrops: 2, metricRSS: 2e6, metricEndpointUsed: 100, metricEndpointCap: 1000, metricWatchedContacts: 100}
+	r.before = Metrics{metricCPU: 1, metricDeliveries: 10, metricStreamDrops: 1, metricStreamWrites: 5}
+	r.after = Metrics{metricCPU: 1.5, metricDeliveries: 110, metricStreamDrops: 2, metricStreamWrites: 45, metricRSS: 2e6, metricEndpointUsed: 100, metricEndpointCap: 1000, metricWatchedContacts: 100}
 	r.expectWatches, r.waiting = 100, 3
 	r.cleanup = &Cleanup{Deleted: 100}
 	r.warn("a %s", "warning")
@@ -428,7 +428,7 @@ func TestSummaryJSON(t *testing.T) {
 		"server": map[string]any{
 			"rss_bytes": 2e6, "backend_watches": 100.0, "backend_capacity": 1000.0, "expected_watches": 100.0, "watched_contacts": 100.0,
 			"cpu_seconds": 0.5, "deliveries_per_cpu_second": 190.0, "contact_changes": 0.0, "server_deliveries": 100.0,
-			"listener_drops": 0.0, "stream_drops": 1.0, "coalesced_updates": 0.0, "waiting_contacts": 3.0,
+			"listener_drops": 0.0, "stream_drops": 1.0, "coalesced_updates": 0.0, "stream_writes": 40.0, "waiting_contacts": 3.0,
 		},
 		"cleanup":  map[string]any{"kept": false, "deleted": 100.0, "errors": 0.0},
 		"warnings": []any{"a warning"},
@@ -446,6 +446,7 @@ func TestSummaryJSON(t *testing.T) {
 		"  deliveries         95 (48/s) of 100 expected, 5 lost",
 		"  errors             2  rate_limited=1  ws_close_1008=1",
 		"  server cpu         0.50s (190 deliveries per CPU-second)",
+		"  server counters    contact changes 0  deliveries 100  listener drops 0  stream drops 1  coalesced 0  stream writes 40 (2.50 events per write)",
 		"  warning            a warning",
 	} {
 		if !strings.Contains(text.String(), line+"\n") {

@@ -115,6 +115,9 @@ type ServerStats struct {
 	ListenerDrops          uint64  `json:"listener_drops"`
 	StreamDrops            uint64  `json:"stream_drops"`
 	CoalescedUpdates       uint64  `json:"coalesced_updates"`
+	// StreamWrites are the server's writes of events to stream
+	// connections: ServerDeliveries / StreamWrites events per write.
+	StreamWrites uint64 `json:"stream_writes"`
 }
 
 // Cleanup is what happened to the run's subscriptions at the end.
@@ -122,6 +125,14 @@ type Cleanup struct {
 	Kept    bool `json:"kept"`
 	Deleted int  `json:"deleted"`
 	Errors  int  `json:"errors"`
+}
+
+// perWrite shows the events per stream write, when there were writes.
+func perWrite(st *ServerStats) string {
+	if st.StreamWrites == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%.2f events per write)", float64(st.ServerDeliveries)/float64(st.StreamWrites))
 }
 
 // summary builds the run's Summary.
@@ -198,6 +209,7 @@ func (r *runner) serverStats(deliveries uint64) *ServerStats {
 		ListenerDrops:    uint64(delta(metricListenerDrops)),
 		StreamDrops:      uint64(delta(metricStreamDrops)),
 		CoalescedUpdates: uint64(delta(metricCoalesced)),
+		StreamWrites:     uint64(delta(metricStreamWrites)),
 	}
 	if st.CPUSeconds > 0 && deliveries > 0 {
 		st.DeliveriesPerCPUSecond = float64(deliveries) / st.CPUSeconds
@@ -285,8 +297,8 @@ func (s Summary) WriteText(w io.Writer) error {
 		}
 		row("server cpu", "%s", cpu)
 		if s.Scenario == Fanout {
-			row("server counters", "contact changes %d  deliveries %d  listener drops %d  stream drops %d  coalesced %d",
-				st.ContactChanges, st.ServerDeliveries, st.ListenerDrops, st.StreamDrops, st.CoalescedUpdates)
+			row("server counters", "contact changes %d  deliveries %d  listener drops %d  stream drops %d  coalesced %d  stream writes %d%s",
+				st.ContactChanges, st.ServerDeliveries, st.ListenerDrops, st.StreamDrops, st.CoalescedUpdates, st.StreamWrites, perWrite(st))
 		}
 	} else {
 		row("server", "metrics not read")

@@ -27,6 +27,7 @@ const (
 type metrics struct {
 	clients map[string]prometheus.Gauge   // by transport
 	sent    map[string]prometheus.Counter // by transport
+	writes  map[string]prometheus.Counter // by transport
 	drops   map[string]prometheus.Counter // by reason
 }
 
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "presenced_stream_events_sent_total",
 		Help: "Events written to stream clients.",
 	}, []string{"transport"}))
+	writes := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "presenced_stream_writes_total",
+		Help: "Writes of events to stream connections; events_sent_total divided by this is the events per write.",
+	}, []string{"transport"}))
 	drops := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presenced_stream_drops_total",
 		Help: "Streams ended by presenced, by reason.",
@@ -47,11 +52,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		clients: map[string]prometheus.Gauge{},
 		sent:    map[string]prometheus.Counter{},
+		writes:  map[string]prometheus.Counter{},
 		drops:   map[string]prometheus.Counter{},
 	}
 	for _, t := range []string{transportWebSocket, transportSSE} {
 		m.clients[t] = clients.WithLabelValues(t)
 		m.sent[t] = sent.WithLabelValues(t)
+		m.writes[t] = writes.WithLabelValues(t)
 	}
 	for _, r := range []string{dropSlowConsumer, dropWriteTimeout, dropWriteError, dropPongTimeout} {
 		m.drops[r] = drops.WithLabelValues(r)

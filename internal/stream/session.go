@@ -53,7 +53,7 @@ func (e end) String() string { return endNames[e] }
 func (s *Server) pump(l *presence.Listener, t *sseConn, left <-chan struct{}) end {
 	ticker := time.NewTicker(s.cfg.PingInterval)
 	defer ticker.Stop()
-	sent := s.metrics.sent[transportSSE]
+	sent, writes := s.metrics.sent[transportSSE], s.metrics.writes[transportSSE]
 	var batch []presence.Event
 	for {
 		// A dropped listener ends the stream at once: the events still
@@ -90,6 +90,7 @@ func (s *Server) pump(l *presence.Listener, t *sseConn, left <-chan struct{}) en
 			if err := t.flush(); err != nil {
 				return s.writeFailed(err, left)
 			}
+			writes.Inc()
 		}
 	}
 }

@@ -63,12 +63,17 @@ type wsSession struct {
 	done     func()
 	pongWait time.Duration
 
-	writing  atomic.Bool    // a writer goroutine runs
-	writers  sync.WaitGroup // writer goroutines
-	mu       sync.Mutex     // orders writer starts before the end's Wait
-	ended    bool           // guarded by mu: no more writers may start
-	batch    []presence.Event
-	deadline time.Time     // the connection's write deadline; writer only
+	writing atomic.Bool    // a writer goroutine runs
+	writers sync.WaitGroup // writer goroutines
+	mu      sync.Mutex     // orders writer starts before the end's Wait
+	ended   bool           // guarded by mu: no more writers may start
+	batch   []presence.Event
+	// dlMu orders changes of the connection's write deadline: the
+	// writer's and those of control frames (gorilla's WriteControl sets
+	// the deadline it is given), so deadline is always the one in force.
+	dlMu     sync.Mutex
+	deadline time.Time     // guarded by dlMu
+	held     atomic.Bool   // queued in the server's due list (WriteDelay)
 	closing  atomic.Bool   // a close frame was sent
 	reason   atomic.Uint32 // the end presenced decided on; 0 while none
 }
@@ -85,7 +90,7 @@ func (ws *wsSession) start() error {
 		if err := c.SetReadDeadline(time.Now().Add(ws.pongWait)); err != nil {
 			return err
 		}
-		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(ws.s.cfg.WriteTimeout))
+		err := ws.writeControl(websocket.PongMessage, []byte(data), ws.s.cfg.WriteTimeout)
 		if err == nil || errors.Is(err, websocket.ErrCloseSent) || isTimeout(err) {
 			return nil // like gorilla's default: a broken connection shows elsewhere
 		}
@@ -93,14 +98,27 @@ func (ws *wsSession) start() error {
 	})
 	ws.s.metrics.clients[transportWebSocket].Inc()
 	ws.s.register(ws)
-	ws.l.SetNotify(ws.kick)
+	ws.l.SetNotify(ws.notify)
 	go ws.readLoop()
 	ws.kick() // events queued before the notify hook was set
 	return nil
 }
 
-// kick starts the writer unless one runs. It is the listener's notify
-// hook: it must not block.
+// notify is the listener's notify hook: it starts the writer at once,
+// or, with a write delay, holds the session for the server's next write
+// tick. A running writer takes the new events itself either way. It must
+// not block.
+func (ws *wsSession) notify() {
+	if ws.s.cfg.WriteDelay <= 0 || ws.writing.Load() {
+		ws.kick()
+		return
+	}
+	if ws.held.CompareAndSwap(false, true) {
+		ws.s.hold(ws)
+	}
+}
+
+// kick starts the writer unless one runs. It must not block.
 func (ws *wsSession) kick() {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
@@ -196,12 +214,11 @@ func (ws *wsSession) goAway(msg []byte) {
 	if ws.closing.Swap(true) {
 		return
 	}
-	deadline := time.Now().Add(ws.s.cfg.WriteTimeout)
-	if err := ws.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
+	if err := ws.writeControl(websocket.CloseMessage, msg, ws.s.cfg.WriteTimeout); err != nil {
 		ws.conn.Close()
 		return
 	}
-	_ = ws.conn.SetReadDeadline(deadline)
+	_ = ws.conn.SetReadDeadline(time.Now().Add(ws.s.cfg.WriteTimeout))
 }
 
 // pingWriteTimeout bounds writing a ping to an idle connection: its
@@ -211,7 +228,7 @@ const pingWriteTimeout = 250 * time.Millisecond
 
 // ping sends a ping frame within timeout (at most the write timeout).
 func (ws *wsSession) ping(timeout time.Duration) {
-	err := ws.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(min(timeout, ws.s.cfg.WriteTimeout)))
+	err := ws.writeControl(websocket.PingMessage, nil, min(timeout, ws.s.cfg.WriteTimeout))
 	switch {
 	case err == nil, errors.Is(err, websocket.ErrCloseSent):
 	case isTimeout(err):
@@ -299,6 +316,7 @@ func (ws *wsSession) writeBatch(batch []presence.Event) (int, error) {
 		if _, err := nc.Write(*out); err != nil {
 			return err
 		}
+		ws.s.metrics.writes[transportWebSocket].Inc()
 		*out = (*out)[:0]
 		written += pending
 		pending = 0
@@ -321,11 +339,22 @@ func (ws *wsSession) writeBatch(batch []presence.Event) (int, error) {
 	return written, flush()
 }
 
+// writeControl writes a control frame within timeout, recording the
+// write deadline that WriteControl leaves on the connection.
+func (ws *wsSession) writeControl(typ int, data []byte, timeout time.Duration) error {
+	ws.dlMu.Lock()
+	defer ws.dlMu.Unlock()
+	ws.deadline = time.Now().Add(timeout)
+	return ws.conn.WriteControl(typ, data, ws.deadline)
+}
+
 // extendWriteDeadline makes sure the next write has at least half the
 // write timeout to complete. Moving the deadline costs a trip into the
 // runtime's poller, so it is moved only when half of it has passed: a
 // write then gets between half and all of the write timeout.
 func (ws *wsSession) extendWriteDeadline(nc net.Conn) error {
+	ws.dlMu.Lock()
+	defer ws.dlMu.Unlock()
 	now := time.Now()
 	if ws.deadline.Sub(now) > ws.s.cfg.WriteTimeout/2 {
 		return nil

@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/presenced/presenced/internal/clock/clocktest"
 )
 
 // dial opens a WebSocket stream to e. The connection gets a generous read
@@ -69,6 +71,21 @@ func checkPrefix(tb testing.TB, seqs []uint64) {
 			tb.Fatalf("event %d has sequence %d, want %d (in order, none skipped)", i, s, i+1)
 		}
 	}
+}
+
+// notePings answers the server's pings on conn as gorilla's default
+// handler does, and signals each on the returned channel (of capacity n;
+// further pings are not signalled until it is read).
+func notePings(conn *websocket.Conn, n int) <-chan struct{} {
+	pings := make(chan struct{}, n)
+	conn.SetPingHandler(func(data string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+	})
+	return pings
 }
 
 func wantClose(tb testing.TB, err error, code int, text string) {
@@ -268,14 +285,7 @@ func TestWebSocketPing(t *testing.T) {
 	conn := e.dial(t)
 	e.hub.next(t)
 
-	pinged := make(chan struct{}, 1)
-	conn.SetPingHandler(func(data string) error {
-		select {
-		case pinged <- struct{}{}:
-		default:
-		}
-		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
-	})
+	pinged := notePings(conn, 1)
 	readDone := make(chan error, 1)
 	go func() {
 		for {
@@ -372,5 +382,107 @@ func TestWebSocketClientPing(t *testing.T) {
 	}
 	conn.Close()
 	<-readDone
+	e.waitIdle(t, 1)
+}
+
+func TestWebSocketWriteDelay(t *testing.T) {
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
+	e := newEnv(t, Config{WriteDelay: time.Second, Clock: clk})
+	conn := e.dial(t)
+	l := e.hub.next(t)
+	// The flush ticker is armed once the session's loops run.
+	eventually(t, "the write-delay ticker to be armed", func() bool { return clk.Pending() == 1 })
+
+	sent := e.srv.metrics.sent[transportWebSocket]
+	writes := e.srv.metrics.writes[transportWebSocket]
+	evs, want := basicEvents()
+	for round := 1; round <= 2; round++ {
+		offer(t, l, evs...)
+		// Offer calls the notify hook synchronously: with a write delay
+		// it holds the session instead of starting a writer.
+		if got := testutil.ToFloat64(writes); got != float64(round-1) {
+			t.Fatalf("round %d: %v writes before the tick, want %d", round, got, round-1)
+		}
+		clk.Advance(time.Second)
+		var got, wantJSON []any
+		for _, w := range want {
+			wantJSON = append(wantJSON, decode(t, w))
+			got = append(got, readEvent(t, conn))
+		}
+		if diff := cmp.Diff(wantJSON, got); diff != "" {
+			t.Errorf("round %d: events (-want +got):\n%s", round, diff)
+		}
+		eventually(t, "events_sent_total to count the round", func() bool {
+			return testutil.ToFloat64(sent) == float64(round*len(want))
+		})
+		// Everything held until the tick left in one write.
+		if got := testutil.ToFloat64(writes); got != float64(round) {
+			t.Errorf("round %d: %v writes, want %d (one per tick)", round, got, round)
+		}
+	}
+}
+
+func TestWebSocketWritesCounted(t *testing.T) {
+	e := newEnv(t, Config{})
+	conn := e.dial(t)
+	l := e.hub.next(t)
+	evs, want := basicEvents()
+	for i := range want {
+		offer(t, l, evs[i])
+		readEvent(t, conn)
+		// The write is counted just after the client could read it.
+		eventually(t, "the write to be counted", func() bool {
+			return testutil.ToFloat64(e.srv.metrics.writes[transportWebSocket]) == float64(i+1)
+		})
+	}
+}
+
+// A ping sets the connection's write deadline (gorilla's WriteControl
+// does); events written after it must still get the whole write timeout,
+// not the short deadline of the idle ping.
+func TestWebSocketEventsAfterPing(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: time.Second, WriteTimeout: 8 * time.Second})
+	conn := e.dial(t)
+	l := e.hub.next(t)
+	pings := notePings(conn, 64)
+	// One goroutine reads (gorilla runs the ping handler inside it).
+	frames := make(chan error, 16)
+	go func() {
+		for {
+			_, _, err := conn.ReadMessage()
+			frames <- err
+			if err != nil {
+				return
+			}
+		}
+	}()
+	evs, _ := basicEvents()
+	for i := range 3 {
+		offer(t, l, evs[0])
+		select {
+		case err := <-frames:
+			if err != nil {
+				t.Fatalf("event %d: %v (want it delivered after the ping)", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d did not arrive", i)
+		}
+		for len(pings) > 0 {
+			<-pings
+		}
+		select {
+		case <-pings:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no ping arrived")
+		}
+		// Past the ping's own write deadline, before the next ping, well
+		// within the write timeout.
+		time.Sleep(pingWriteTimeout + 150*time.Millisecond)
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.drops[dropWriteTimeout]); got != 0 {
+		t.Errorf("%v write-timeout drops, want 0", got)
+	}
+	conn.Close()
+	<-frames
 	e.waitIdle(t, 1)
 }

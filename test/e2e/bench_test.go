@@ -33,6 +33,8 @@ type benchSummary struct {
 		RSSBytes        uint64 `json:"rss_bytes"`
 		StreamDrops     uint64 `json:"stream_drops"`
 		ListenerDrops   uint64 `json:"listener_drops"`
+		Deliveries      uint64 `json:"server_deliveries"`
+		StreamWrites    uint64 `json:"stream_writes"`
 	} `json:"server"`
 	Cleanup *struct {
 		Deleted int `json:"deleted"`
@@ -179,6 +181,23 @@ func TestBench(t *testing.T) {
 			t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr, want)
 		}
 	})
+}
+
+// TestBenchWriteDelay runs the fan-out against a server configured with
+// stream.write_delay: every event still arrives, and the server counts
+// the writes that carried them (at most one per event).
+func TestBenchWriteDelay(t *testing.T) {
+	in := newInstance(t, benchConfig+"stream:\n  write_delay: 50ms\n")
+	admin := in.adminToken()
+	in.start()
+	s := runBench(t, in, admin, "fanout", "--watchers", "4", "--contacts", "5", "--distinct", "10", "--rate", "50",
+		"--duration", "2s", "--warmup", "500ms")
+	if s.Deliveries == 0 || s.Lost != 0 || s.Deliveries != s.Expected {
+		t.Errorf("fanout: %d deliveries of %d expected, %d lost", s.Deliveries, s.Expected, s.Lost)
+	}
+	if st := s.Server; st.StreamWrites == 0 || st.StreamWrites > st.Deliveries || st.StreamDrops != 0 {
+		t.Errorf("fanout: %d stream writes for %d deliveries, %d stream drops", st.StreamWrites, st.Deliveries, st.StreamDrops)
+	}
 }
 
 // TestBenchIdle holds 300 idle WebSocket streams from two loopback source
