@@ -18,6 +18,11 @@ fi
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v git >/dev/null || need+=(git)
+# Kamailio 5.6 for internal/sip/kamailiotest (the tests run their own
+# instances on loopback; the system service is not used).
+for pkg in kamailio kamailio-presence-modules kamailio-tls-modules; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq
