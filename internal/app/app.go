@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 
 	"github.com/presenced/presenced/internal/allowlist"
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/backend/native"
+	sipbackend "github.com/presenced/presenced/internal/backend/sip"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/state"
@@ -56,17 +59,52 @@ func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Lo
 	switch cfg.Backend.Kind {
 	case config.BackendNative:
 		return native.New(st, clk, 0, log.With("component", "backend", "backend", "native")), nil
-	case config.BackendSIP, config.BackendXMPP:
+	case config.BackendSIP:
+		b, err := sipbackend.New(sipbackend.Config{
+			Server: cfg.Backend.SIP.Server, Expires: cfg.Backend.SIP.Expires, Clock: clk,
+			Logger: log.With("component", "backend", "backend", "sip"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sip backend: %w", err)
+		}
+		return b, nil
+	case config.BackendXMPP:
 		return nil, fmt.Errorf("backend.kind %q is not available in this build yet", cfg.Backend.Kind)
 	}
 	return nil, fmt.Errorf("backend.kind %q is unknown", cfg.Backend.Kind)
 }
 
 func endpointIDs(cfg config.Config) []string {
-	if len(cfg.Backend.Endpoints) == 0 {
-		return []string{DefaultEndpoint}
+	switch {
+	case len(cfg.Backend.Endpoints) > 0:
+		return cfg.Backend.Endpoints
+	case cfg.Backend.Kind == config.BackendSIP:
+		return []string{DefaultSIPEndpoint(hostname(), cfg.Backend.SIP.Domain)}
 	}
-	return cfg.Backend.Endpoints
+	return []string{DefaultEndpoint}
+}
+
+// DefaultSIPEndpoint is the SIP identity of the one endpoint used when
+// none is configured: sip:presence_<host>@<domain>, the host name lower
+// case with anything but letters, digits and '-' dropped.
+func DefaultSIPEndpoint(host, domain string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(host) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	return "sip:presence_" + b.String() + "@" + domain
+}
+
+// hostname is the machine's short host name ("host" if unknown).
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "host"
+	}
+	short, _, _ := strings.Cut(h, ".")
+	return short
 }
 
 func mustDomains(in []string) []string {

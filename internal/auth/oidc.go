@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +103,14 @@ func (v *OIDCVerifier) Verify(ctx context.Context, raw string) (email string, er
 		return "", fmt.Errorf("%w: oidc discovery: %w", ErrUnauthorized, err)
 	}
 	tok, err := verifier.Verify(ctx, raw)
+	if err != nil && strings.Contains(err.Error(), "failed to verify signature") {
+		// go-oidc's key set wakes the callers waiting on a JWKS fetch
+		// before it forgets that fetch, so a refresh asked for just then
+		// is answered with the keys fetched a moment before: a token signed
+		// by a key published since is refused once. A second try fetches
+		// anew. (go-oidc exports no error value to test for.)
+		tok, err = verifier.Verify(ctx, raw)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: verify jwt: %w", ErrUnauthorized, err)
 	}

@@ -134,6 +134,23 @@ type BackendConfig struct {
 	// MaxSubscriptionsPerEndpoint is the backend subscription capacity of
 	// one endpoint. 1..5000. Default 1000.
 	MaxSubscriptionsPerEndpoint int `koanf:"max_subscriptions_per_endpoint"`
+	// SIP configures the SIP SIMPLE connector (Kind "sip").
+	SIP SIPConfig `koanf:"sip"`
+}
+
+// SIPConfig configures the SIP SIMPLE connector. With kind sip the
+// endpoints are SIP URIs (sip: or sips:); when none are listed the one
+// endpoint is sip:presence_<host>@<domain>.
+type SIPConfig struct {
+	// Server is the presence server's host:port, reached over TCP.
+	// Required with kind sip. Default "".
+	Server string `koanf:"server"`
+	// Domain is the SIP domain of the default endpoint identity.
+	// Required with kind sip when no endpoints are listed. Default "".
+	Domain string `koanf:"domain"`
+	// Expires is the subscription and publication duration asked of the
+	// server. 2s..24h. Default 10m.
+	Expires time.Duration `koanf:"expires"`
 }
 
 // PushConfig configures push hints to the relay.
@@ -266,6 +283,7 @@ func Default() Config {
 		Backend: BackendConfig{
 			Kind:                        BackendNative,
 			MaxSubscriptionsPerEndpoint: 1000,
+			SIP:                         SIPConfig{Expires: 10 * time.Minute},
 		},
 		Push: PushConfig{
 			Timeout:     5 * time.Second,

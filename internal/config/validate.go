@@ -75,6 +75,21 @@ func (b BackendConfig) validate(ps *Problems) {
 		seen[e] = true
 	}
 	between(ps, "backend.max_subscriptions_per_endpoint", b.MaxSubscriptionsPerEndpoint, 1, 5000)
+	durationBetween(ps, "backend.sip.expires", b.SIP.Expires, 2*time.Second, 24*time.Hour)
+	if b.Kind != BackendSIP {
+		return
+	}
+	if _, port, err := net.SplitHostPort(b.SIP.Server); err != nil || port == "" {
+		ps.add("backend.sip.server", "must be host:port of the presence server, got %q", b.SIP.Server)
+	}
+	if len(b.Endpoints) == 0 && b.SIP.Domain == "" {
+		ps.add("backend.sip.domain", "is required when backend.endpoints is empty (the default endpoint is sip:presence_<host>@<domain>)")
+	}
+	for i, e := range b.Endpoints {
+		if !strings.HasPrefix(e, "sip:") && !strings.HasPrefix(e, "sips:") || strings.ContainsAny(e, " \t\r\n<>\"") {
+			ps.add("backend.endpoints", "entry %d (%q) must be a sip: or sips: URI with kind sip", i+1, e)
+		}
+	}
 }
 
 func (p PushConfig) validate(ps *Problems) {

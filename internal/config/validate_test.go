@@ -68,6 +68,7 @@ func TestValidateRanges(t *testing.T) {
 	add(rangeCases("http.shutdown_timeout", sec, 10*time.Minute, sec, showDuration, func(c *config.Config, v time.Duration) { c.HTTP.ShutdownTimeout = v }))
 	add(rangeCases("stream.queue_size", 1, 65536, 1, showInt, func(c *config.Config, v int) { c.Stream.QueueSize = v }))
 	add(rangeCases("stream.ping_interval", sec, 10*time.Minute, sec, showDuration, func(c *config.Config, v time.Duration) { c.Stream.PingInterval = v }))
+	add(rangeCases("backend.sip.expires", 2*sec, 24*time.Hour, sec, showDuration, func(c *config.Config, v time.Duration) { c.Backend.SIP.Expires = v }))
 	add(rangeCases("stream.write_delay", 0, sec, time.Millisecond, showDuration, func(c *config.Config, v time.Duration) { c.Stream.WriteDelay = v }))
 	runValidateCases(t, cases)
 }
@@ -102,7 +103,26 @@ func TestValidateRules(t *testing.T) {
 			{Key: "allowlist.domains", Message: `invalid domain "c d": invalid character ' '`},
 		}},
 
-		{"backend sip", func(c *config.Config) { c.Backend.Kind = config.BackendSIP }, nil},
+		{"backend sip", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.SIP.Server, c.Backend.SIP.Domain = config.BackendSIP, "127.0.0.1:5060", "example.com"
+		}, nil},
+		{"backend sip with endpoints, no domain", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.SIP.Server = config.BackendSIP, "sip.example.com:5061"
+			c.Backend.Endpoints = []string{"sip:presence_a@example.com", "sips:presence_b@example.com"}
+		}, nil},
+		{"backend sip incomplete", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.SIP.Server = config.BackendSIP, "sip.example.com"
+		}, config.Problems{
+			{Key: "backend.sip.domain", Message: "is required when backend.endpoints is empty (the default endpoint is sip:presence_<host>@<domain>)"},
+			{Key: "backend.sip.server", Message: `must be host:port of the presence server, got "sip.example.com"`},
+		}},
+		{"backend sip endpoints not URIs", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.SIP.Server = config.BackendSIP, "127.0.0.1:5060"
+			c.Backend.Endpoints = []string{"presence_a", "sip:<x>@example.com"}
+		}, config.Problems{
+			{Key: "backend.endpoints", Message: `entry 1 ("presence_a") must be a sip: or sips: URI with kind sip`},
+			{Key: "backend.endpoints", Message: `entry 2 ("sip:<x>@example.com") must be a sip: or sips: URI with kind sip`},
+		}},
 		{"backend xmpp", func(c *config.Config) { c.Backend.Kind = config.BackendXMPP }, nil},
 		{"backend unknown", func(c *config.Config) { c.Backend.Kind = "lync" }, p("backend.kind", `must be one of native, sip, xmpp, got "lync"`)},
 		{"endpoints valid", func(c *config.Config) { c.Backend.Endpoints = []string{"a", "b"} }, nil},

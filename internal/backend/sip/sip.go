@@ -1,0 +1,202 @@
+// Package sip is the SIP SIMPLE backend (backend.kind sip): each watch the
+// core places on an application endpoint becomes a presence subscription
+// (RFC 6665, RFC 3856) from that endpoint's SIP identity, whose NOTIFY
+// bodies (PIDF, RFC 3863, with RPID, RFC 4480) are mapped to presenced's
+// presence values as docs/pidf.md describes; a user's own presence is
+// PUBLISHed (RFC 3903). Subscriptions are held by sip/watcher.
+//
+// A contact's SIP address is "sip:" followed by its email, until the
+// directory resolves addresses.
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/internal/backend"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/pidf"
+	"github.com/presenced/presenced/internal/sip/watcher"
+	"github.com/presenced/presenced/internal/status"
+)
+
+// Config configures the backend.
+type Config struct {
+	// Server is the presence server's host:port (TCP).
+	Server string
+	// Expires is the subscription and publication duration asked for.
+	Expires time.Duration
+	Clock   clock.Clock
+	Logger  *slog.Logger
+}
+
+var errNotRunning = errors.New("sip backend: not running")
+
+// Backend is the SIP SIMPLE connector. Create it with New.
+type Backend struct {
+	cfg Config
+	log *slog.Logger
+	w   *watcher.Watcher
+
+	// mu guards the fields below. Sink.Update is called with mu held for
+	// reading, so that Unwatch (which takes it for writing) can promise
+	// that no update for the watch follows its return.
+	mu      sync.RWMutex
+	running bool
+	sink    backend.Sink
+	watches map[watchKey]struct{}
+	// etags are the entity tags of this instance's publications, by
+	// user, so that a new PUBLISH modifies the user's publication rather
+	// than adding one.
+	etags map[string]string
+	// tupleID names this instance's tuple in its publications. Kamailio
+	// keeps the older of two publications' tuples with the same id, so a
+	// publication made afresh (after a restart lost the entity tag) must
+	// not reuse the id of one that may linger until it expires.
+	tupleID string
+}
+
+type watchKey struct{ endpoint, contact string }
+
+// New returns a Backend for cfg.Server.
+func New(cfg Config) (*Backend, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	b := &Backend{cfg: cfg, log: log, watches: map[watchKey]struct{}{}, etags: map[string]string{},
+		tupleID: "pcd-" + hex.EncodeToString(id[:])}
+	w, err := watcher.New(watcher.Config{
+		Server: cfg.Server, Expires: cfg.Expires, Clock: cfg.Clock, Logger: log,
+		Notify: b.notified, Lost: b.lost,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sip backend: %w", err)
+	}
+	b.w = w
+	return b, nil
+}
+
+// Address returns the SIP address of a contact's email.
+func Address(email string) string { return "sip:" + email }
+
+// contactOf is the inverse of Address.
+func contactOf(uri string) string { return strings.TrimPrefix(uri, "sip:") }
+
+// Run serves watches until ctx is cancelled, then closes the
+// subscriptions' connection (the server lets them expire).
+func (b *Backend) Run(ctx context.Context, sink backend.Sink) error {
+	b.mu.Lock()
+	b.running, b.sink = true, sink
+	b.mu.Unlock()
+	<-ctx.Done()
+	b.mu.Lock()
+	b.running, b.sink = false, nil
+	b.mu.Unlock()
+	if err := b.w.Close(); err != nil {
+		b.log.Debug("close watcher", "error", err)
+	}
+	return nil
+}
+
+// Watch subscribes ep's identity to contact's presence.
+func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string) error {
+	b.mu.Lock()
+	if !b.running {
+		b.mu.Unlock()
+		return errNotRunning
+	}
+	k := watchKey{ep.ID, contact}
+	if _, ok := b.watches[k]; ok {
+		b.mu.Unlock()
+		return nil
+	}
+	b.watches[k] = struct{}{}
+	b.mu.Unlock()
+	if err := b.w.Subscribe(ctx, ep.ID, Address(contact)); err != nil {
+		b.mu.Lock()
+		delete(b.watches, k)
+		b.mu.Unlock()
+		return fmt.Errorf("sip backend: watch %s from %s: %w", contact, ep.ID, err)
+	}
+	return nil
+}
+
+// Unwatch ends ep's subscription to contact. After Run has returned it
+// only forgets the watch (the shutdown recipe may stop the backend before
+// the reconciler).
+func (b *Backend) Unwatch(ctx context.Context, ep backend.Endpoint, contact string) error {
+	b.mu.Lock()
+	k := watchKey{ep.ID, contact}
+	_, ok := b.watches[k]
+	delete(b.watches, k)
+	running := b.running
+	b.mu.Unlock()
+	if !ok || !running {
+		// After Run the connection is closed and the server lets the
+		// subscription expire: nothing to send.
+		return nil
+	}
+	if err := b.w.Unsubscribe(ctx, ep.ID, Address(contact)); err != nil {
+		return fmt.Errorf("sip backend: unwatch %s from %s: %w", contact, ep.ID, err)
+	}
+	return nil
+}
+
+// Publish PUBLISHes user's presence under the user's own SIP address.
+func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) error {
+	body, err := pidf.Build(Address(user), p, b.tupleID, b.cfg.Clock.Now())
+	if err != nil {
+		return fmt.Errorf("sip backend: publish %s: %w", user, err)
+	}
+	b.mu.RLock()
+	etag := b.etags[user]
+	b.mu.RUnlock()
+	pub, err := b.w.Publish(ctx, Address(user), body, etag, b.cfg.Expires)
+	if err != nil {
+		return fmt.Errorf("sip backend: %w", err)
+	}
+	b.mu.Lock()
+	b.etags[user] = pub.ETag
+	b.mu.Unlock()
+	return nil
+}
+
+// notified maps a NOTIFY body to the contact's presence.
+func (b *Backend) notified(from, to string, body []byte) {
+	contact := contactOf(to)
+	doc, err := pidf.Parse(body)
+	var p status.Presence
+	if err != nil {
+		b.log.Info("unreadable presence document", "contact", contact, "error", err)
+		p = status.UnknownBecause(status.BackendError)
+	} else {
+		p = doc.Presence()
+	}
+	b.report(from, contact, p)
+}
+
+// lost reports a contact Unknown while its subscription is re-established.
+func (b *Backend) lost(from, to string) {
+	b.report(from, contactOf(to), status.UnknownBecause(status.BackendError))
+}
+
+func (b *Backend) report(endpoint, contact string, p status.Presence) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if _, ok := b.watches[watchKey{endpoint, contact}]; ok && b.sink != nil {
+		b.sink.Update(contact, p)
+	}
+}

@@ -1,0 +1,71 @@
+package sip_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/internal/backend"
+	"github.com/presenced/presenced/internal/backend/backendtest"
+	"github.com/presenced/presenced/internal/backend/sip"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/pidf"
+	"github.com/presenced/presenced/internal/sip/kamailiotest"
+	"github.com/presenced/presenced/internal/sip/watcher"
+	"github.com/presenced/presenced/internal/status"
+)
+
+// presentities publishes test contacts' presence to Kamailio as their own
+// SIP clients would, one publication per contact for the whole package.
+type presentities struct {
+	w     *watcher.Watcher
+	mu    sync.Mutex
+	etags map[string]string
+}
+
+func (ps *presentities) set(ctx context.Context, contact string, p status.Presence) error {
+	body, err := pidf.Build(sip.Address(contact), p, "client", clock.Real{}.Now())
+	if err != nil {
+		return err
+	}
+	ps.mu.Lock()
+	etag := ps.etags[contact]
+	ps.mu.Unlock()
+	pub, err := ps.w.Publish(ctx, sip.Address(contact), body, etag, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	ps.mu.Lock()
+	ps.etags[contact] = pub.ETag
+	ps.mu.Unlock()
+	return nil
+}
+
+// TestConformance runs the backend contract's suite against one real
+// Kamailio: watches are SUBSCRIBE dialogs, SetPresence PUBLISHes.
+func TestConformance(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Options{})
+	pw, err := watcher.New(watcher.Config{Server: k.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.Close() })
+	ps := &presentities{w: pw, etags: map[string]string{}}
+	backendtest.Run(t, func(t *testing.T) backendtest.Harness {
+		b, err := sip.New(sip.Config{Server: k.Addr(), Expires: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return backendtest.Harness{
+			Backend: b,
+			Endpoints: []backend.Endpoint{
+				{Index: 0, ID: "sip:presence_test@example.com"},
+				{Index: 1, ID: "sip:presence_test-01@example.com"},
+			},
+			SetPresence: ps.set,
+			Contact:     func(i int) string { return fmt.Sprintf("contact%d@example.com", i) },
+		}
+	})
+}

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/presenced/presenced/internal/pidf"
+	"github.com/presenced/presenced/internal/sip/kamailiotest"
+	"github.com/presenced/presenced/internal/sip/watcher"
+	"github.com/presenced/presenced/internal/status"
+)
+
+// TestSIPBackend runs presenced on backend.kind sip against a real
+// Kamailio: bob's SIP client PUBLISHes to Kamailio and an app watching
+// bob through presenced sees each change over its WebSocket; alice's PUT
+// /v1/me/presence is PUBLISHed to Kamailio and reaches a plain SIP
+// watcher of alice.
+func TestSIPBackend(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Options{})
+	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    server: %q\n    expires: 30s\n", k.Addr()))
+	alice := in.token("alice@example.com")
+	in.start()
+
+	// bob's own SIP client, and a SIP watcher of alice.
+	notes := make(chan string, 16)
+	sw, err := watcher.New(watcher.Config{Server: k.Addr(), Notify: func(_, _ string, body []byte) { notes <- string(body) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	ctx := context.Background()
+	etag := ""
+	publishBob := func(p status.Presence) {
+		t.Helper()
+		body, err := pidf.Build("sip:bob@example.com", p, "bob-phone", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := sw.Publish(ctx, "sip:bob@example.com", body, etag, time.Minute)
+		if err != nil {
+			t.Fatalf("bob's PUBLISH: %v", err)
+		}
+		etag = pub.ETag
+	}
+	publishBob(status.Presence{Availability: status.Available, Note: "at my desk"})
+
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"bob@example.com"}}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	eventually(t, "bob's presence from Kamailio", func() bool {
+		p, _ := find(in.changes(alice, sub.ID, 0).Presence, "bob@example.com")
+		return p.Availability == "Available" && p.Note == "at my desk"
+	})
+
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(in.client, "http")+"/v1/stream", http.Header{"Authorization": {"Bearer " + alice}})
+	if err != nil {
+		t.Fatalf("websocket dial: %v (%v)", err, resp)
+	}
+	defer ws.Close()
+	admin := in.adminToken()
+	eventually(t, "stream attached", func() bool {
+		var st map[string]any
+		in.call("GET", in.admin+"/v1/admin/stats", admin, nil, &st)
+		return st["streams"] == float64(1)
+	})
+	for _, want := range []status.Presence{
+		{Availability: status.Busy, Activity: "InAMeeting", Note: "weekly"},
+		{Availability: status.Away, Note: "lunch soon"},
+	} {
+		publishBob(want)
+		ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+		var ev struct {
+			Type     string       `json:"type"`
+			Presence presenceJSON `json:"presence"`
+		}
+		if err := ws.ReadJSON(&ev); err != nil {
+			t.Fatalf("websocket read: %v", err)
+		}
+		if ev.Type != "presence" || ev.Presence.User != "bob@example.com" || ev.Presence.Availability != want.Availability.String() || ev.Presence.Note != want.Note {
+			t.Errorf("event %+v, want bob %s %q", ev, want.Availability, want.Note)
+		}
+	}
+
+	// alice publishes through presenced; a SIP watcher of alice sees it.
+	if err := sw.Subscribe(ctx, "sip:watcher@example.com", "sip:alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	in.publish(alice, "DoNotDisturb", "focus time")
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case body := <-notes:
+			doc, err := pidf.Parse([]byte(body))
+			if err == nil && doc.Presence().Availability == status.DoNotDisturb && doc.Presence().Note == "focus time" {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("alice's publication never reached Kamailio's watcher; presenced log:\n%s", in.logs.String())
+		}
+	}
+}
