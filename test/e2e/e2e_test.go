@@ -74,6 +74,13 @@ func (in *instance) publish(token, availability, note string) {
 	}
 }
 
+// endpointUsage is an entry of GET /v1/admin/endpoints.
+type endpointUsage struct {
+	ID   string `json:"id"`
+	Max  int    `json:"max"`
+	Used int    `json:"used"`
+}
+
 func find(ps []presenceJSON, user string) (presenceJSON, bool) {
 	for _, p := range ps {
 		if p.User == user {
@@ -386,15 +393,10 @@ func TestAllowlistAndEndpointPool(t *testing.T) {
 	if code := in.call("POST", in.client+"/v1/subscriptions", bob, map[string]any{"users": users}, &sub); code != 201 {
 		t.Fatalf("subscribe: %d", code)
 	}
-	type usage struct {
-		ID   string `json:"id"`
-		Max  int    `json:"max"`
-		Used int    `json:"used"`
-	}
-	var eps struct{ Endpoints []usage }
+	var eps struct{ Endpoints []endpointUsage }
 	eventually(t, "endpoints filled", func() bool {
 		in.call("GET", in.admin+"/v1/admin/endpoints", admin, nil, &eps)
-		return cmp.Equal(eps.Endpoints, []usage{{"ep-a", 1, 1}, {"ep-b", 1, 1}})
+		return cmp.Equal(eps.Endpoints, []endpointUsage{{"ep-a", 1, 1}, {"ep-b", 1, 1}})
 	})
 	eventually(t, "one contact without capacity", func() bool {
 		n := 0

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 
 	"github.com/presenced/presenced/internal/pidf"
@@ -104,5 +105,84 @@ func TestSIPBackend(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("alice's publication never reached Kamailio's watcher; presenced log:\n%s", in.logs.String())
 		}
+	}
+}
+
+// TestSIPEndpointPool: with 3 SIP endpoints of at most 2 subscriptions
+// and 7 contacts watched by two apps, Kamailio holds 2+2+2 dialogs from
+// the three identities, one per contact however many apps watch it, and
+// the 7th contact is no_capacity until another is released.
+func TestSIPEndpointPool(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Options{})
+	ids := []string{"sip:presence_e2e@example.com", "sip:presence_e2e-01@example.com", "sip:presence_e2e-02@example.com"}
+	in := newInstance(t, fmt.Sprintf("presence:\n  watch_linger: 0s\nbackend:\n  kind: sip\n  max_subscriptions_per_endpoint: 2\n  endpoints: [%q, %q, %q]\n  sip:\n    server: %q\n", ids[0], ids[1], ids[2], k.Addr()))
+	alice, bob, admin := in.token("alice@example.com"), in.token("bob@example.com"), in.adminToken()
+	in.start()
+
+	var contacts []string
+	for i := 1; i <= 7; i++ {
+		contacts = append(contacts, fmt.Sprintf("c%d@example.com", i))
+	}
+	subscribe := func(token string, users []string) string {
+		t.Helper()
+		var sub subscriptionJSON
+		if code := in.call("POST", in.client+"/v1/subscriptions", token, map[string]any{"users": users, "key": "team"}, &sub); code != 201 && code != 200 {
+			t.Fatalf("subscribe: %d", code)
+		}
+		return sub.ID
+	}
+	aliceSub := subscribe(alice, contacts)
+	subscribe(bob, contacts)
+
+	var eps struct{ Endpoints []endpointUsage }
+	eventually(t, "endpoints filled 2+2+2", func() bool {
+		in.call("GET", in.admin+"/v1/admin/endpoints", admin, nil, &eps)
+		return cmp.Equal(eps.Endpoints, []endpointUsage{{ids[0], 2, 2}, {ids[1], 2, 2}, {ids[2], 2, 2}})
+	})
+	var waiting, placed []string
+	eventually(t, "six contacts reported by Kamailio, one without capacity", func() bool {
+		waiting, placed = nil, nil
+		for _, p := range in.changes(alice, aliceSub, 0).Presence {
+			switch {
+			case p.Reason == "no_capacity":
+				waiting = append(waiting, p.User)
+			case p.Availability == "Offline":
+				placed = append(placed, p.User)
+			}
+		}
+		return len(waiting) == 1 && len(placed) == 6
+	})
+
+	// Both apps drop one placed contact: its dialog ends and the waiting
+	// contact takes the freed place.
+	released := placed[0]
+	var rest []string
+	for _, c := range contacts {
+		if c != released {
+			rest = append(rest, c)
+		}
+	}
+	subscribe(alice, rest)
+	subscribe(bob, rest)
+	eventually(t, "the waiting contact placed", func() bool {
+		p, _ := find(in.changes(alice, aliceSub, 0).Presence, waiting[0])
+		return p.Availability == "Offline"
+	})
+
+	perIdentity := map[string]int{}
+	perContact := map[string]int{}
+	for _, w := range k.StopAndListWatchers(t) {
+		perIdentity[w.Identity()]++
+		perContact[strings.TrimPrefix(w.Presentity, "sip:")]++
+	}
+	wantContacts := map[string]int{}
+	for _, c := range rest {
+		wantContacts[c] = 1
+	}
+	if diff := cmp.Diff(map[string]int{ids[0]: 2, ids[1]: 2, ids[2]: 2}, perIdentity); diff != "" {
+		t.Errorf("Kamailio's dialogs per endpoint identity (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantContacts, perContact); diff != "" {
+		t.Errorf("Kamailio's dialogs per contact (-want +got):\n%s", diff)
 	}
 }

@@ -177,6 +177,10 @@ func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) e
 // notified maps a NOTIFY body to the contact's presence.
 func (b *Backend) notified(from, to string, body []byte) {
 	contact := contactOf(to)
+	if len(body) == 0 { // nothing published: nobody is there
+		b.report(from, contact, status.Presence{Availability: status.Offline})
+		return
+	}
 	doc, err := pidf.Parse(body)
 	var p status.Presence
 	if err != nil {

@@ -364,3 +364,23 @@ func (c *conn) answer(t *testing.T, req message, code int, reason string) {
 		t.Fatalf("answer %s: %v", req.StartLine, err)
 	}
 }
+
+func TestParseWatchers(t *testing.T) {
+	table := "id(int,auto) presentity_uri(string) watcher_username(string) watcher_domain(string) event(string) contact(string)\n" +
+		`2:sip\:carol@example.com:presence_b:example.com:presence:sip\:presence_b@127.0.0.1\:38736;transport=tcp` + "\n" +
+		`1:sip\:bob@example.com:presence_a:example.com:presence:sip\:x@127.0.0.1` + "\n"
+	got, err := parseWatchers(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Watcher{
+		{Presentity: "sip:carol@example.com", User: "presence_b", Domain: "example.com", Event: "presence"},
+		{Presentity: "sip:bob@example.com", User: "presence_a", Domain: "example.com", Event: "presence"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parseWatchers (-want +got):\n%s", diff)
+	}
+	if _, err := parseWatchers("id(int) name(string)\n1:x\n"); err == nil {
+		t.Error("a table without the watcher columns parsed")
+	}
+}

@@ -181,7 +181,10 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 		}
 	}
 	s.mu.Unlock()
-	if body := req.Body(); len(body) > 0 {
+	// An active NOTIFY without a body says the presentity has no
+	// published state (Kamailio sends one for a presentity nobody
+	// published for); a terminated one without a body says nothing.
+	if body := req.Body(); len(body) > 0 || ss.State == dialog.StateActive {
 		s.w.cfg.Notify(s.key.from, s.key.to, body)
 	}
 	if lost {

@@ -36,9 +36,10 @@ type Config struct {
 	Server string
 	// Expires is the subscription duration asked for; default 600 s.
 	Expires time.Duration
-	// Notify receives the body of every NOTIFY that carries one (the
-	// subscriber identity, the presentity, the PIDF document). It runs on
-	// the transport's goroutine and must not block.
+	// Notify receives the body of every NOTIFY that carries one, and the
+	// empty body of an active NOTIFY without one (no published state):
+	// the subscriber identity, the presentity, the PIDF document. It runs
+	// on the transport's goroutine and must not block.
 	Notify func(from, to string, body []byte)
 	// Lost is told that the subscription of from to to was lost and is
 	// being re-established (the presentity's state is unknown until the
