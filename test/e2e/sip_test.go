@@ -186,3 +186,51 @@ func TestSIPEndpointPool(t *testing.T) {
 		t.Errorf("Kamailio's dialogs per contact (-want +got):\n%s", diff)
 	}
 }
+
+// TestSIPServerRestart restarts Kamailio under a running presenced: the
+// app sees bob Unknown with reason backend_error while the subscription
+// is re-established, then bob's state again, without manual action.
+func TestSIPServerRestart(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Options{})
+	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    server: %q\n    expires: 4s\n", k.Addr()))
+	alice := in.token("alice@example.com")
+	in.start()
+	sw, err := watcher.New(watcher.Config{Server: k.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	publishBob := func(p status.Presence) {
+		t.Helper()
+		body, err := pidf.Build("sip:bob@example.com", p, "bob-phone", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sw.Publish(context.Background(), "sip:bob@example.com", body, "", time.Minute); err != nil {
+			t.Fatalf("bob's PUBLISH: %v", err)
+		}
+	}
+	publishBob(status.Presence{Availability: status.Available})
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"bob@example.com"}}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	bob := func() presenceJSON {
+		p, _ := find(in.changes(alice, sub.ID, 0).Presence, "bob@example.com")
+		return p
+	}
+	eventually(t, "bob Available", func() bool { return bob().Availability == "Available" })
+
+	k.Restart(t)
+	eventually(t, "bob Unknown while the subscription is re-established", func() bool {
+		p := bob()
+		return p.Availability == "Unknown" && p.Reason == "backend_error"
+	})
+	// bob's client publishes again to the restarted server (its
+	// publication was lost with the server's state).
+	eventually(t, "bob's state back", func() bool {
+		publishBob(status.Presence{Availability: status.Busy, Note: "back"})
+		p := bob()
+		return p.Availability == "Busy" && p.Note == "back"
+	})
+}
