@@ -174,6 +174,23 @@ func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) e
 	return nil
 }
 
+// Healthy reports whether the presence server answers an OPTIONS request.
+func (b *Backend) Healthy(ctx context.Context) error {
+	b.mu.RLock()
+	running := b.running
+	b.mu.RUnlock()
+	if !running {
+		return errNotRunning
+	}
+	if err := b.w.Ping(ctx, pingIdentity); err != nil {
+		return fmt.Errorf("sip backend: %w", err)
+	}
+	return nil
+}
+
+// pingIdentity is the From of health-check OPTIONS requests.
+const pingIdentity = "sip:presenced@invalid"
+
 // notified maps a NOTIFY body to the contact's presence.
 func (b *Backend) notified(from, to string, body []byte) {
 	contact := contactOf(to)

@@ -3,6 +3,8 @@ package sip_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,3 +71,43 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+// TestUnhealthyWithoutServer: with nothing listening at the server's
+// address the backend is not healthy, and says why.
+func TestUnhealthyWithoutServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	b, err := sip.New(sip.Config{Server: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, nopSink{}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer hcancel()
+	var herr error
+	for { // Run may not have started yet
+		if herr = b.Healthy(hctx); herr == nil || !strings.Contains(herr.Error(), "not running") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if herr == nil || !strings.Contains(herr.Error(), addr) {
+		t.Errorf("Healthy with no server = %v, want an error naming %s", herr, addr)
+	}
+}
+
+type nopSink struct{}
+
+func (nopSink) Update(string, status.Presence) {}

@@ -72,3 +72,31 @@ func (w *Watcher) publishOnce(ctx context.Context, uri sip.Uri, pidf []byte, eta
 	}
 	return w.client.Do(ctx, req)
 }
+
+// Ping sends an OPTIONS request to the server over the watcher's
+// connection and reports whether it answered 2xx: the server is reachable
+// and serving.
+func (w *Watcher) Ping(ctx context.Context, from string) error {
+	var uri sip.Uri
+	if err := sip.ParseUri(from, &uri); err != nil {
+		return fmt.Errorf("watcher: ping identity %q: %w", from, err)
+	}
+	host, port, err := sip.ParseAddr(w.cfg.Server)
+	if err != nil {
+		return fmt.Errorf("watcher: ping: %w", err)
+	}
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host, Port: port})
+	f := &sip.FromHeader{Address: uri, Params: sip.NewParams()}
+	f.Params.Add("tag", newToken())
+	req.AppendHeader(f)
+	req.SetDestination(w.cfg.Server)
+	req.SetTransport("TCP")
+	res, err := w.client.Do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("watcher: ping %s: %w", w.cfg.Server, err)
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("watcher: ping %s: %w", w.cfg.Server, &StatusError{"OPTIONS", res.StatusCode, res.Reason})
+	}
+	return nil
+}
