@@ -62,7 +62,8 @@ func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Lo
 	case config.BackendSIP:
 		b, err := sipbackend.New(sipbackend.Config{
 			Server: cfg.Backend.SIP.Server, Expires: cfg.Backend.SIP.Expires, Clock: clk,
-			Logger: log.With("component", "backend", "backend", "sip"),
+			FetchFrom: endpointIDs(cfg)[0],
+			Logger:    log.With("component", "backend", "backend", "sip"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sip backend: %w", err)

@@ -89,6 +89,25 @@ func TestSIPBackend(t *testing.T) {
 		}
 	}
 
+	// A query for contacts nobody watches is answered by one-shot fetches
+	// (Expires: 0 SUBSCRIBEs): dave published, erin never did.
+	body, err := pidf.Build("sip:dave@example.com", status.Presence{Availability: status.Busy, Note: "on a call"}, "dave-phone", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.Publish(ctx, "sip:dave@example.com", body, "", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var q struct{ Presence []presenceJSON }
+	if code := in.call("POST", in.client+"/v1/presence/query", alice, map[string]any{"users": []string{"dave@example.com", "erin@example.com"}}, &q); code != 200 {
+		t.Fatalf("query: %d", code)
+	}
+	dave, _ := find(q.Presence, "dave@example.com")
+	erin, _ := find(q.Presence, "erin@example.com")
+	if dave.Availability != "Busy" || dave.Note != "on a call" || erin.Availability != "Offline" {
+		t.Errorf("query answered dave %+v, erin %+v; want Busy \"on a call\" and Offline", dave, erin)
+	}
+
 	// alice publishes through presenced; a SIP watcher of alice sees it.
 	if err := sw.Subscribe(ctx, "sip:watcher@example.com", "sip:alice@example.com"); err != nil {
 		t.Fatal(err)

@@ -33,8 +33,11 @@ type Config struct {
 	Server string
 	// Expires is the subscription and publication duration asked for.
 	Expires time.Duration
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	// FetchFrom is the identity of one-shot fetches (Fetch), normally the
+	// first endpoint's; default sip:presenced@invalid.
+	FetchFrom string
+	Clock     clock.Clock
+	Logger    *slog.Logger
 }
 
 var errNotRunning = errors.New("sip backend: not running")
@@ -69,6 +72,9 @@ type watchKey struct{ endpoint, contact string }
 func New(cfg Config) (*Backend, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.FetchFrom == "" {
+		cfg.FetchFrom = pingIdentity
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -191,22 +197,34 @@ func (b *Backend) Healthy(ctx context.Context) error {
 // pingIdentity is the From of health-check OPTIONS requests.
 const pingIdentity = "sip:presenced@invalid"
 
+// Fetch reads contact's presence once with an Expires: 0 SUBSCRIBE, for
+// queries of contacts nobody watches.
+func (b *Backend) Fetch(ctx context.Context, contact string) (status.Presence, error) {
+	body, err := b.w.Fetch(ctx, b.cfg.FetchFrom, Address(contact))
+	if err != nil {
+		return status.Presence{}, fmt.Errorf("sip backend: %w", err)
+	}
+	return b.presenceOf(contact, body), nil
+}
+
 // notified maps a NOTIFY body to the contact's presence.
 func (b *Backend) notified(from, to string, body []byte) {
 	contact := contactOf(to)
-	if len(body) == 0 { // nothing published: nobody is there
-		b.report(from, contact, status.Presence{Availability: status.Offline})
-		return
+	b.report(from, contact, b.presenceOf(contact, body))
+}
+
+// presenceOf maps a NOTIFY body: empty means nothing is published
+// (Offline); an unreadable document is Unknown with backend_error.
+func (b *Backend) presenceOf(contact string, body []byte) status.Presence {
+	if len(body) == 0 {
+		return status.Presence{Availability: status.Offline}
 	}
 	doc, err := pidf.Parse(body)
-	var p status.Presence
 	if err != nil {
 		b.log.Info("unreadable presence document", "contact", contact, "error", err)
-		p = status.UnknownBecause(status.BackendError)
-	} else {
-		p = doc.Presence()
+		return status.UnknownBecause(status.BackendError)
 	}
-	b.report(from, contact, p)
+	return doc.Presence()
 }
 
 // lost reports a contact Unknown while its subscription is re-established.

@@ -32,8 +32,13 @@ type subscription struct {
 	timer    clock.Timer
 	failures int
 	stopped  bool
+	lead     time.Duration // how early the next refresh is sent
 
 	gone bool // guarded by w.mu: removed from the watcher's maps
+
+	// fetched, for a one-shot fetch (Watcher.Fetch), receives the body
+	// of its NOTIFY instead of Config.Notify, and nothing is re-subscribed.
+	fetched chan []byte
 }
 
 // subscribe starts a new dialog with an initial SUBSCRIBE; s.op is held.
@@ -84,9 +89,14 @@ func (s *subscription) refresh() {
 	}
 	d := s.d
 	req := d.Request(sip.SUBSCRIBE)
+	// A refresh not answered before the subscription expires is as good
+	// as lost; and sipgo does not fail a transaction whose TCP connection
+	// dies, so without this bound a refresh caught by a server restart
+	// would wait the whole Timer F.
+	timeout := min(requestTimeout, max(time.Second, s.lead))
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	res, err := s.send(ctx, req, s.w.cfg.Expires)
 	s.mu.Lock()
@@ -166,6 +176,14 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 			return 400, "Bad Request"
 		}
 	}
+	if s.fetched != nil {
+		s.mu.Unlock()
+		select {
+		case s.fetched <- req.Body():
+		default: // a second NOTIFY of the fetch: the first answered it
+		}
+		return 200, "OK"
+	}
 	lost := ss.State == dialog.StateTerminated
 	if lost {
 		dec := dialog.AfterTermination(ss)
@@ -211,7 +229,8 @@ func (s *subscription) send(ctx context.Context, req *sip.Request, expires time.
 }
 
 func (s *subscription) scheduleRefreshLocked(granted time.Duration) {
-	s.scheduleLocked(granted-dialog.RefreshLead(granted), s.refresh)
+	s.lead = dialog.RefreshLead(granted)
+	s.scheduleLocked(granted-s.lead, s.refresh)
 }
 
 func (s *subscription) scheduleLocked(d time.Duration, f func()) {

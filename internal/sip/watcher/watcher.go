@@ -28,6 +28,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/sip/dialog"
 )
 
 // Config configures a Watcher.
@@ -198,6 +199,37 @@ func (w *Watcher) Subscribe(ctx context.Context, from, to string) error {
 		return err
 	}
 	return nil
+}
+
+// Fetch returns the presence document of to once, without keeping a
+// subscription: an Expires: 0 SUBSCRIBE (RFC 6665 §4.4.3), whose NOTIFY
+// carries the current state. An empty body means no published state.
+func (w *Watcher) Fetch(ctx context.Context, from, to string) ([]byte, error) {
+	var fromURI, toURI sip.Uri
+	if err := sip.ParseUri(from, &fromURI); err != nil {
+		return nil, fmt.Errorf("watcher: identity %q: %w", from, err)
+	}
+	if err := sip.ParseUri(to, &toURI); err != nil {
+		return nil, fmt.Errorf("watcher: presentity %q: %w", to, err)
+	}
+	s := &subscription{w: w, key: key{from, to}, from: fromURI, to: toURI, fetched: make(chan []byte, 1)}
+	s.d = dialog.New(fromURI, toURI, newToken(), newToken(), randv2.Uint32N(1<<16))
+	req := s.d.Request(sip.SUBSCRIBE)
+	w.route(s.d.CallID, s)
+	defer w.unroute(s.d.CallID)
+	res, err := s.send(ctx, req, 0)
+	if err != nil {
+		return nil, fmt.Errorf("watcher: fetch %s: %w", to, err)
+	}
+	if !res.IsSuccess() {
+		return nil, fmt.Errorf("watcher: fetch %s: %w", to, &StatusError{"SUBSCRIBE", res.StatusCode, res.Reason})
+	}
+	select {
+	case body := <-s.fetched:
+		return body, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("watcher: fetch %s: no NOTIFY: %w", to, ctx.Err())
+	}
 }
 
 // Unsubscribe ends the subscription of from to to with an Expires: 0

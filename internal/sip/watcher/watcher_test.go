@@ -121,6 +121,19 @@ func testSubscribePublishUnsubscribe(t *testing.T, k *kamailiotest.Server) {
 	}
 	rec.await(t, "after the fresh publication", "third")
 
+	// A one-shot fetch reads the state without keeping a subscription.
+	body, err := w.Fetch(ctx, gw, bob)
+	if err != nil || !strings.Contains(string(body), "third") {
+		t.Errorf("Fetch(bob) = %q, %v; want the document holding \"third\"", body, err)
+	}
+	if got := w.Subscriptions(); got != 1 {
+		t.Errorf("%d subscriptions after a fetch, want still 1", got)
+	}
+	var se *watcher.StatusError
+	if _, err := w.Fetch(ctx, gw, "sip:carol@elsewhere.org"); !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("Fetch of a foreign domain: %v, want a 404 StatusError", err)
+	}
+
 	if err := w.Unsubscribe(ctx, gw, bob); err != nil {
 		t.Fatal(err)
 	}
