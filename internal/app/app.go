@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/presenced/presenced/internal/allowlist"
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/backend/native"
@@ -55,15 +57,15 @@ func openState(cfg config.Config, clk clock.Clock) (state.State, error) {
 	return nil, fmt.Errorf("state.kind %q is not available in this build", cfg.State.Kind)
 }
 
-func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Logger) (backend.Backend, error) {
+func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (backend.Backend, error) {
 	switch cfg.Backend.Kind {
 	case config.BackendNative:
 		return native.New(st, clk, 0, log.With("component", "backend", "backend", "native")), nil
 	case config.BackendSIP:
 		b, err := sipbackend.New(sipbackend.Config{
 			Server: cfg.Backend.SIP.Server, Expires: cfg.Backend.SIP.Expires, Clock: clk,
-			FetchFrom: endpointIDs(cfg)[0],
-			Logger:    log.With("component", "backend", "backend", "sip"),
+			FetchFrom: endpointIDs(cfg)[0], Registry: reg,
+			Logger: log.With("component", "backend", "backend", "sip"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sip backend: %w", err)

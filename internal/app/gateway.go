@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (g *Gateway, err 
 	if g.State, err = openState(cfg, clk); err != nil {
 		return nil, err
 	}
-	if g.Backend, err = newBackend(cfg, g.State, clk, log); err != nil {
+	if g.Backend, err = newBackend(cfg, g.State, clk, log, reg); err != nil {
 		return nil, err
 	}
 	if g.Pool, err = endpoint.New(endpointIDs(cfg), cfg.Backend.MaxSubscriptionsPerEndpoint, reg); err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -187,6 +188,21 @@ func TestSIPEndpointPool(t *testing.T) {
 		p, _ := find(in.changes(alice, aliceSub, 0).Presence, waiting[0])
 		return p.Availability == "Offline"
 	})
+
+	resp, err := in.http.Get(in.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, id := range ids {
+		if want := fmt.Sprintf("presenced_sip_subscriptions{endpoint=%q} 2\n", id); !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(metrics), "presenced_sip_notifies_total 0\n") || !strings.Contains(string(metrics), "presenced_sip_notifies_total ") {
+		t.Error("metrics count no NOTIFY")
+	}
 
 	perIdentity := map[string]int{}
 	perContact := map[string]int{}

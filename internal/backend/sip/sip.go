@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/pidf"
@@ -36,8 +38,10 @@ type Config struct {
 	// FetchFrom is the identity of one-shot fetches (Fetch), normally the
 	// first endpoint's; default sip:presenced@invalid.
 	FetchFrom string
-	Clock     clock.Clock
-	Logger    *slog.Logger
+	// Registry receives the backend's metrics; nil: a private one.
+	Registry prometheus.Registerer
+	Clock    clock.Clock
+	Logger   *slog.Logger
 }
 
 var errNotRunning = errors.New("sip backend: not running")
@@ -47,6 +51,7 @@ type Backend struct {
 	cfg Config
 	log *slog.Logger
 	w   *watcher.Watcher
+	m   metrics
 
 	// mu guards the fields below. Sink.Update is called with mu held for
 	// reading, so that Unwatch (which takes it for writing) can promise
@@ -82,7 +87,11 @@ func New(cfg Config) (*Backend, error) {
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
-	b := &Backend{cfg: cfg, log: log, watches: map[watchKey]struct{}{}, etags: map[string]string{},
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("sip backend: %w", err)
+	}
+	b := &Backend{cfg: cfg, log: log, m: m, watches: map[watchKey]struct{}{}, etags: map[string]string{},
 		tupleID: "pcd-" + hex.EncodeToString(id[:])}
 	w, err := watcher.New(watcher.Config{
 		Server: cfg.Server, Expires: cfg.Expires, Clock: cfg.Clock, Logger: log,
@@ -135,8 +144,10 @@ func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string
 		b.mu.Lock()
 		delete(b.watches, k)
 		b.mu.Unlock()
+		b.m.subscribeFailures.WithLabelValues(failureStatus(err)).Inc()
 		return fmt.Errorf("sip backend: watch %s from %s: %w", contact, ep.ID, err)
 	}
+	b.m.dialogs.WithLabelValues(ep.ID).Inc()
 	return nil
 }
 
@@ -150,6 +161,9 @@ func (b *Backend) Unwatch(ctx context.Context, ep backend.Endpoint, contact stri
 	delete(b.watches, k)
 	running := b.running
 	b.mu.Unlock()
+	if ok {
+		b.m.dialogs.WithLabelValues(ep.ID).Dec()
+	}
 	if !ok || !running {
 		// After Run the connection is closed and the server lets the
 		// subscription expire: nothing to send.
@@ -209,6 +223,7 @@ func (b *Backend) Fetch(ctx context.Context, contact string) (status.Presence, e
 
 // notified maps a NOTIFY body to the contact's presence.
 func (b *Backend) notified(from, to string, body []byte) {
+	b.m.notifies.Inc()
 	contact := contactOf(to)
 	b.report(from, contact, b.presenceOf(contact, body))
 }
@@ -229,6 +244,7 @@ func (b *Backend) presenceOf(contact string, body []byte) status.Presence {
 
 // lost reports a contact Unknown while its subscription is re-established.
 func (b *Backend) lost(from, to string) {
+	b.m.lost.Inc()
 	b.report(from, contactOf(to), status.UnknownBecause(status.BackendError))
 }
 

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/backend/backendtest"
 	"github.com/presenced/presenced/internal/backend/sip"
@@ -81,7 +84,8 @@ func TestUnhealthyWithoutServer(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	b, err := sip.New(sip.Config{Server: addr})
+	reg := prometheus.NewRegistry()
+	b, err := sip.New(sip.Config{Server: addr, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +109,18 @@ func TestUnhealthyWithoutServer(t *testing.T) {
 	}
 	if herr == nil || !strings.Contains(herr.Error(), addr) {
 		t.Errorf("Healthy with no server = %v, want an error naming %s", herr, addr)
+	}
+	// A watch cannot start either, and the failure is counted.
+	if err := b.Watch(hctx, backend.Endpoint{ID: "sip:presence_test@example.com"}, "bob@example.com"); err == nil {
+		t.Error("Watch with no server succeeded")
+	}
+	want := `
+# HELP presenced_sip_subscribe_failures_total SUBSCRIBEs of new watches that failed, by SIP status (or transport).
+# TYPE presenced_sip_subscribe_failures_total counter
+presenced_sip_subscribe_failures_total{status="transport"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "presenced_sip_subscribe_failures_total"); err != nil {
+		t.Error(err)
 	}
 }
 
