@@ -3,12 +3,12 @@ package presence
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/presenced/presenced/internal/backend"
+	"github.com/presenced/presenced/internal/backoff"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/endpoint"
 	"github.com/presenced/presenced/internal/status"
@@ -243,9 +243,7 @@ func (r *Reconciler) scheduleRetryLocked(contact string) time.Duration {
 		rt.timer.Stop() // an earlier retry is superseded by this one
 	}
 	rt.attempt++
-	d := retryBase << min(rt.attempt-1, 10)
-	d = min(d, retryMax)
-	d = d/2 + rand.N(d/2+1) // jitter in [d/2, d]
+	d := backoff.Equal(rt.attempt, retryBase, retryMax)
 	rt.timer = r.clk.AfterFunc(d, func() {
 		r.mu.Lock()
 		live := r.retries[contact] == rt

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	backoffpkg "github.com/presenced/presenced/internal/backoff"
 )
 
 const (
@@ -176,16 +178,7 @@ func (p *Pusher) retryDue(e *entry) {
 // attempts: exponential with full jitter, uniform in [0, min(maxBackoff,
 // baseBackoff·2^(failures-1))).
 func backoff(failures int, jitter func(int64) int64) time.Duration {
-	ceiling := maxBackoff
-	if failures < 1 {
-		failures = 1
-	}
-	if failures <= 20 { // beyond, the shift is far above the cap anyway
-		if d := baseBackoff << (failures - 1); d < ceiling {
-			ceiling = d
-		}
-	}
-	return time.Duration(jitter(int64(ceiling)))
+	return time.Duration(jitter(int64(backoffpkg.Ceiling(failures, baseBackoff, maxBackoff))))
 }
 
 // parseRetryAfter parses a Retry-After value, either delay-seconds or an

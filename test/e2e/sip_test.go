@@ -18,6 +18,22 @@ import (
 	"github.com/presenced/presenced/internal/status"
 )
 
+// publishAs PUBLISHes p for entity through w, as the entity's own SIP
+// client would, modifying the publication etag names (or a new one when
+// etag is empty), and returns the publication's entity tag.
+func publishAs(t *testing.T, w *watcher.Watcher, entity string, p status.Presence, etag string) string {
+	t.Helper()
+	body, err := pidf.Build(entity, p, "phone", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := w.Publish(context.Background(), entity, body, etag, time.Minute)
+	if err != nil {
+		t.Fatalf("PUBLISH of %s: %v", entity, err)
+	}
+	return pub.ETag
+}
+
 // TestSIPBackend runs presenced on backend.kind sip against a real
 // Kamailio: bob's SIP client PUBLISHes to Kamailio and an app watching
 // bob through presenced sees each change over its WebSocket; alice's PUT
@@ -38,18 +54,7 @@ func TestSIPBackend(t *testing.T) {
 	defer sw.Close()
 	ctx := context.Background()
 	etag := ""
-	publishBob := func(p status.Presence) {
-		t.Helper()
-		body, err := pidf.Build("sip:bob@example.com", p, "bob-phone", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := sw.Publish(ctx, "sip:bob@example.com", body, etag, time.Minute)
-		if err != nil {
-			t.Fatalf("bob's PUBLISH: %v", err)
-		}
-		etag = pub.ETag
-	}
+	publishBob := func(p status.Presence) { etag = publishAs(t, sw, "sip:bob@example.com", p, etag) }
 	publishBob(status.Presence{Availability: status.Available, Note: "at my desk"})
 
 	var sub subscriptionJSON
@@ -92,13 +97,7 @@ func TestSIPBackend(t *testing.T) {
 
 	// A query for contacts nobody watches is answered by one-shot fetches
 	// (Expires: 0 SUBSCRIBEs): dave published, erin never did.
-	body, err := pidf.Build("sip:dave@example.com", status.Presence{Availability: status.Busy, Note: "on a call"}, "dave-phone", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sw.Publish(ctx, "sip:dave@example.com", body, "", time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	publishAs(t, sw, "sip:dave@example.com", status.Presence{Availability: status.Busy, Note: "on a call"}, "")
 	var q struct{ Presence []presenceJSON }
 	if code := in.call("POST", in.client+"/v1/presence/query", alice, map[string]any{"users": []string{"dave@example.com", "erin@example.com"}}, &q); code != 200 {
 		t.Fatalf("query: %d", code)
@@ -235,16 +234,7 @@ func TestSIPServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sw.Close()
-	publishBob := func(p status.Presence) {
-		t.Helper()
-		body, err := pidf.Build("sip:bob@example.com", p, "bob-phone", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sw.Publish(context.Background(), "sip:bob@example.com", body, "", time.Minute); err != nil {
-			t.Fatalf("bob's PUBLISH: %v", err)
-		}
-	}
+	publishBob := func(p status.Presence) { publishAs(t, sw, "sip:bob@example.com", p, "") }
 	publishBob(status.Presence{Availability: status.Available})
 	var sub subscriptionJSON
 	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"bob@example.com"}}, &sub); code != 201 {

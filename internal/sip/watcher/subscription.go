@@ -34,7 +34,8 @@ type subscription struct {
 	stopped  bool
 	lead     time.Duration // how early the next refresh is sent
 
-	gone bool // guarded by w.mu: removed from the watcher's maps
+	gone   bool   // guarded by w.mu: removed from the watcher's maps
+	callID string // guarded by w.mu: the Call-ID its NOTIFYs are routed by
 
 	// fetched, for a one-shot fetch (Watcher.Fetch), receives the body
 	// of its NOTIFY instead of Config.Notify, and nothing is re-subscribed.

@@ -27,6 +27,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/presenced/presenced/internal/backoff"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/sip/dialog"
 )
@@ -272,10 +273,8 @@ func (w *Watcher) forget(s *subscription) {
 	if w.byKey[s.key] == s {
 		delete(w.byKey, s.key)
 	}
-	for id, t := range w.byCall {
-		if t == s {
-			delete(w.byCall, id)
-		}
+	if w.byCall[s.callID] == s {
+		delete(w.byCall, s.callID)
 	}
 	s.gone = true
 }
@@ -286,6 +285,7 @@ func (w *Watcher) route(callID string, s *subscription) {
 	defer w.mu.Unlock()
 	if !s.gone {
 		w.byCall[callID] = s
+		s.callID = callID
 	}
 }
 
@@ -325,11 +325,9 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// backoff is the delay before re-subscription attempt n (from 1):
-// exponential from RetryBase to RetryMax, jittered uniformly in [d/2, d].
+// backoff is the delay before re-subscription attempt n (from 1).
 func (w *Watcher) backoff(n int) time.Duration {
-	d := min(w.cfg.RetryBase<<min(n-1, 20), w.cfg.RetryMax)
-	return d/2 + time.Duration(randv2.Int64N(int64(d/2)+1))
+	return backoff.Equal(n, w.cfg.RetryBase, w.cfg.RetryMax)
 }
 
 // contact returns the Contact header for a request over the connection
