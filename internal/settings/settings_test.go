@@ -182,6 +182,28 @@ func base() store.Settings {
 
 // loaded returns a Manager over a store already holding s, and clears
 // the applier's record of the initial apply.
+// wantUnchanged checks that a failed Update returned zero settings and
+// left the manager, the store and the appliers as base() had them.
+func wantUnchanged(t *testing.T, m *settings.Manager, st *fakeStore, ap *fakeApplier, before, after store.Settings) {
+	t.Helper()
+	if diff := cmp.Diff(store.Settings{}, before); diff != "" {
+		t.Errorf("before on error (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(store.Settings{}, after); diff != "" {
+		t.Errorf("after on error (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(base(), m.Get()); diff != "" {
+		t.Errorf("Get (-want +got):\n%s", diff)
+	}
+	gotStored, _ := st.stored()
+	if diff := cmp.Diff(ptr(base()), gotStored); diff != "" {
+		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+	if got := ap.received(); len(got) != 0 {
+		t.Errorf("applied %v, want nothing", got)
+	}
+}
+
 func loaded(t *testing.T, s store.Settings) (*settings.Manager, *fakeStore, *fakeApplier) {
 	t.Helper()
 	st := newFakeStore(&s)
@@ -511,24 +533,9 @@ func TestUpdateInvalid(t *testing.T) {
 			if !errors.Is(err, settings.ErrInvalid) {
 				t.Fatalf("Update error = %v, want one wrapping ErrInvalid", err)
 			}
-			if diff := cmp.Diff(store.Settings{}, before); diff != "" {
-				t.Errorf("before on error (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(store.Settings{}, after); diff != "" {
-				t.Errorf("after on error (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(base(), m.Get()); diff != "" {
-				t.Errorf("Get (-want +got):\n%s", diff)
-			}
-			gotStored, puts := st.stored()
-			if diff := cmp.Diff(ptr(base()), gotStored); diff != "" {
-				t.Errorf("stored (-want +got):\n%s", diff)
-			}
-			if puts != 0 {
+			wantUnchanged(t, m, st, ap, before, after)
+			if _, puts := st.stored(); puts != 0 {
 				t.Errorf("Puts = %d, want 0", puts)
-			}
-			if got := ap.received(); len(got) != 0 {
-				t.Errorf("applied %v, want nothing", got)
 			}
 			preview, err := m.Preview(tt.change)
 			if !errors.Is(err, settings.ErrInvalid) {
@@ -565,22 +572,7 @@ func TestUpdateFailures(t *testing.T) {
 			if errors.Is(err, settings.ErrInvalid) {
 				t.Errorf("Update error %v wraps ErrInvalid; the change was valid", err)
 			}
-			if diff := cmp.Diff(store.Settings{}, before); diff != "" {
-				t.Errorf("before on error (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(store.Settings{}, after); diff != "" {
-				t.Errorf("after on error (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(base(), m.Get()); diff != "" {
-				t.Errorf("Get (-want +got):\n%s", diff)
-			}
-			gotStored, _ := st.stored()
-			if diff := cmp.Diff(ptr(base()), gotStored); diff != "" {
-				t.Errorf("stored (-want +got):\n%s", diff)
-			}
-			if got := ap.received(); len(got) != 0 {
-				t.Errorf("applied %v, want nothing", got)
-			}
+			wantUnchanged(t, m, st, ap, before, after)
 
 			// Once the fault clears, the same change goes through.
 			st.failPut(nil)
