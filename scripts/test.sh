@@ -18,9 +18,13 @@ fi
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v git >/dev/null || need+=(git)
+# ss (iproute2) drops a live SIP connection in internal/sip/watcher's tests.
+command -v ss >/dev/null || need+=(iproute2)
 # Kamailio 5.6 for internal/sip/kamailiotest (the tests run their own
 # instances on loopback; the system service is not used).
-for pkg in kamailio kamailio-presence-modules kamailio-tls-modules; do
+# openssl and keytool (openjdk-17-jre-headless) make the PKCS#12 files
+# of internal/certs and the SIP TLS tests.
+for pkg in kamailio kamailio-presence-modules kamailio-tls-modules openssl openjdk-17-jre-headless; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

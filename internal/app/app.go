@@ -62,11 +62,13 @@ func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Lo
 	case config.BackendNative:
 		return native.New(st, clk, 0, log.With("component", "backend", "backend", "native")), nil
 	case config.BackendSIP:
-		b, err := sipbackend.New(sipbackend.Config{
-			Server: cfg.Backend.SIP.Server, Expires: cfg.Backend.SIP.Expires, Clock: clk,
-			FetchFrom: endpointIDs(cfg)[0], Registry: reg,
-			Logger: log.With("component", "backend", "backend", "sip"),
-		})
+		sc, err := sipTransport(cfg.Backend.SIP)
+		if err != nil {
+			return nil, err
+		}
+		sc.Expires, sc.Clock, sc.Primary, sc.Registry = cfg.Backend.SIP.Expires, clk, endpointIDs(cfg)[0], reg
+		sc.Logger = log.With("component", "backend", "backend", "sip")
+		b, err := sipbackend.New(sc)
 		if err != nil {
 			return nil, fmt.Errorf("sip backend: %w", err)
 		}
@@ -82,22 +84,28 @@ func endpointIDs(cfg config.Config) []string {
 	case len(cfg.Backend.Endpoints) > 0:
 		return cfg.Backend.Endpoints
 	case cfg.Backend.Kind == config.BackendSIP:
-		return []string{DefaultSIPEndpoint(hostname(), cfg.Backend.SIP.Domain)}
+		return DefaultSIPEndpoints(hostname(), cfg.Backend.SIP.Domain, cfg.Backend.SIP.EndpointCount)
 	}
 	return []string{DefaultEndpoint}
 }
 
-// DefaultSIPEndpoint is the SIP identity of the one endpoint used when
-// none is configured: sip:presence_<host>@<domain>, the host name lower
-// case with anything but letters, digits and '-' dropped.
-func DefaultSIPEndpoint(host, domain string) string {
+// DefaultSIPEndpoints are the n SIP identities used when no endpoint is
+// configured: sip:presence_<host>@<domain>, then
+// sip:presence_<host>-01@<domain> and so on, the host name lower case with
+// anything but letters, digits and '-' dropped.
+func DefaultSIPEndpoints(host, domain string, n int) []string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(host) {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
 			b.WriteRune(r)
 		}
 	}
-	return "sip:presence_" + b.String() + "@" + domain
+	base := "sip:presence_" + b.String()
+	ids := []string{base + "@" + domain}
+	for i := 1; i < n; i++ {
+		ids = append(ids, fmt.Sprintf("%s-%02d@%s", base, i, domain))
+	}
+	return ids
 }
 
 // hostname is the machine's short host name ("host" if unknown).

@@ -139,18 +139,74 @@ type BackendConfig struct {
 }
 
 // SIPConfig configures the SIP SIMPLE connector. With kind sip the
-// endpoints are SIP URIs (sip: or sips:); when none are listed the one
-// endpoint is sip:presence_<host>@<domain>.
+// endpoints are SIP URIs (sip: or sips:); when none are listed there are
+// EndpointCount default ones, sip:presence_<host>@<domain>, then
+// sip:presence_<host>-01@<domain> and so on.
 type SIPConfig struct {
-	// Server is the presence server's host:port, reached over TCP.
+	// Server is the presence server or Director: host:port, or a bare
+	// domain looked up through DNS SRV (_sips._tcp for TLS, _sip._tcp
+	// for TCP; without records the domain itself on 5061 or 5060).
 	// Required with kind sip. Default "".
 	Server string `koanf:"server"`
-	// Domain is the SIP domain of the default endpoint identity.
+	// Transport is tls or tcp. Default tls.
+	Transport string `koanf:"transport"`
+	// Domain is the SIP domain of the default endpoint identities.
 	// Required with kind sip when no endpoints are listed. Default "".
 	Domain string `koanf:"domain"`
+	// EndpointCount is how many default endpoint identities there are
+	// when backend.endpoints is empty. 1..100. Default 1.
+	EndpointCount int `koanf:"endpoint_count"`
 	// Expires is the subscription and publication duration asked of the
 	// server. 2s..24h. Default 10m.
 	Expires time.Duration `koanf:"expires"`
+	// KeepAlive is how often an OPTIONS goes over each connection to find
+	// dropped ones (their subscriptions are then refreshed over a new
+	// one). 1s..5m. Default 15s.
+	KeepAlive time.Duration `koanf:"keepalive"`
+	// DNSServer, host:port, receives the SRV and host lookups instead of
+	// the system's resolver. Default "".
+	DNSServer string `koanf:"dns_server"`
+	// TLS holds the client certificate and trust store of TLS
+	// connections.
+	TLS SIPTLSConfig `koanf:"tls"`
+	// Auth holds digest credentials for servers that challenge the
+	// endpoints; without a password the connector runs in trusted mode.
+	Auth SIPAuthConfig `koanf:"auth"`
+}
+
+// SIPTLSConfig is the certificate side of SIP over TLS.
+type SIPTLSConfig struct {
+	// ClientPKCS12 is a PKCS#12 file (OpenSSL or keytool) holding the
+	// client certificate presenced shows the server. Default "" (no
+	// client certificate).
+	ClientPKCS12 string `koanf:"client_pkcs12"`
+	// ClientPKCS12Password unlocks ClientPKCS12. Never logged. Default "".
+	ClientPKCS12Password string `koanf:"client_pkcs12_password"`
+	// ClientPKCS12PasswordFile holds the password instead (trailing new
+	// lines ignored). Default "".
+	ClientPKCS12PasswordFile string `koanf:"client_pkcs12_password_file"`
+	// ClientFriendlyName picks the certificate in ClientPKCS12 by its
+	// friendly name (alias), case-sensitive. Required with ClientPKCS12.
+	// Default "".
+	ClientFriendlyName string `koanf:"client_friendly_name"`
+	// TrustStore is a directory (or one file) of the CA and server
+	// certificates to trust, PEM or DER. Default "" (the system's roots).
+	TrustStore string `koanf:"trust_store"`
+	// ServerName is the name the server certificate must carry. Default
+	// the server's host (for SRV, the configured domain, RFC 5922).
+	ServerName string `koanf:"server_name"`
+}
+
+// SIPAuthConfig holds the endpoints' digest credentials.
+type SIPAuthConfig struct {
+	// Username is the digest user name of every endpoint. Default "": each
+	// endpoint's own user part.
+	Username string `koanf:"username"`
+	// Password is the endpoints' digest password. Never logged. Default "".
+	Password string `koanf:"password"`
+	// PasswordFile holds the password instead (trailing new lines
+	// ignored). Default "".
+	PasswordFile string `koanf:"password_file"`
 }
 
 // PushConfig configures push hints to the relay.
@@ -283,7 +339,7 @@ func Default() Config {
 		Backend: BackendConfig{
 			Kind:                        BackendNative,
 			MaxSubscriptionsPerEndpoint: 1000,
-			SIP:                         SIPConfig{Expires: 10 * time.Minute},
+			SIP:                         SIPConfig{Transport: "tls", EndpointCount: 1, Expires: 10 * time.Minute, KeepAlive: 15 * time.Second},
 		},
 		Push: PushConfig{
 			Timeout:     5 * time.Second,

@@ -76,20 +76,58 @@ func (b BackendConfig) validate(ps *Problems) {
 	}
 	between(ps, "backend.max_subscriptions_per_endpoint", b.MaxSubscriptionsPerEndpoint, 1, 5000)
 	durationBetween(ps, "backend.sip.expires", b.SIP.Expires, 2*time.Second, 24*time.Hour)
+	durationBetween(ps, "backend.sip.keepalive", b.SIP.KeepAlive, time.Second, 5*time.Minute)
+	between(ps, "backend.sip.endpoint_count", b.SIP.EndpointCount, 1, 100)
 	if b.Kind != BackendSIP {
 		return
 	}
-	if _, port, err := net.SplitHostPort(b.SIP.Server); err != nil || port == "" {
-		ps.add("backend.sip.server", "must be host:port of the presence server, got %q", b.SIP.Server)
-	}
-	if len(b.Endpoints) == 0 && b.SIP.Domain == "" {
-		ps.add("backend.sip.domain", "is required when backend.endpoints is empty (the default endpoint is sip:presence_<host>@<domain>)")
-	}
+	b.SIP.validate(ps, len(b.Endpoints) == 0)
 	for i, e := range b.Endpoints {
 		if !strings.HasPrefix(e, "sip:") && !strings.HasPrefix(e, "sips:") || strings.ContainsAny(e, " \t\r\n<>\"") {
 			ps.add("backend.endpoints", "entry %d (%q) must be a sip: or sips: URI with kind sip", i+1, e)
 		}
 	}
+}
+
+func (c SIPConfig) validate(ps *Problems, defaultEndpoints bool) {
+	if !serverOrDomain(c.Server) {
+		ps.add("backend.sip.server", "must be host:port or a domain of the presence server, got %q", c.Server)
+	}
+	oneOf(ps, "backend.sip.transport", c.Transport, "tls", "tcp")
+	if defaultEndpoints && c.Domain == "" {
+		ps.add("backend.sip.domain", "is required when backend.endpoints is empty (the default endpoint is sip:presence_<host>@<domain>)")
+	}
+	if c.DNSServer != "" {
+		if _, port, err := net.SplitHostPort(c.DNSServer); err != nil || port == "" {
+			ps.add("backend.sip.dns_server", "must be host:port, got %q", c.DNSServer)
+		}
+	}
+	t := c.TLS
+	if t.ClientPKCS12 != "" && t.ClientFriendlyName == "" {
+		ps.add("backend.sip.tls.client_friendly_name", "is required with backend.sip.tls.client_pkcs12")
+	}
+	if t.ClientPKCS12 == "" && (t.ClientFriendlyName != "" || t.ClientPKCS12Password != "" || t.ClientPKCS12PasswordFile != "") {
+		ps.add("backend.sip.tls.client_pkcs12", "is required with the other backend.sip.tls.client_* keys")
+	}
+	if t.ClientPKCS12Password != "" && t.ClientPKCS12PasswordFile != "" {
+		ps.add("backend.sip.tls.client_pkcs12_password_file", "set it or backend.sip.tls.client_pkcs12_password, not both")
+	}
+	if c.Auth.Password != "" && c.Auth.PasswordFile != "" {
+		ps.add("backend.sip.auth.password_file", "set it or backend.sip.auth.password, not both")
+	}
+	if c.Auth.Username != "" && c.Auth.Password == "" && c.Auth.PasswordFile == "" {
+		ps.add("backend.sip.auth.password", "is required with backend.sip.auth.username")
+	}
+}
+
+// serverOrDomain reports whether s is host:port (a port 1..65535) or a
+// bare domain name.
+func serverOrDomain(s string) bool {
+	if host, port, err := net.SplitHostPort(s); err == nil {
+		n, err := strconv.ParseUint(port, 10, 16)
+		return host != "" && err == nil && n > 0 && !strings.ContainsAny(host, "/@ ")
+	}
+	return s != "" && !strings.ContainsAny(s, ":/@ \t\r\n")
 }
 
 func (p PushConfig) validate(ps *Problems) {

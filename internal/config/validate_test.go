@@ -69,6 +69,8 @@ func TestValidateRanges(t *testing.T) {
 	add(rangeCases("stream.queue_size", 1, 65536, 1, showInt, func(c *config.Config, v int) { c.Stream.QueueSize = v }))
 	add(rangeCases("stream.ping_interval", sec, 10*time.Minute, sec, showDuration, func(c *config.Config, v time.Duration) { c.Stream.PingInterval = v }))
 	add(rangeCases("backend.sip.expires", 2*sec, 24*time.Hour, sec, showDuration, func(c *config.Config, v time.Duration) { c.Backend.SIP.Expires = v }))
+	add(rangeCases("backend.sip.keepalive", sec, 5*time.Minute, sec, showDuration, func(c *config.Config, v time.Duration) { c.Backend.SIP.KeepAlive = v }))
+	add(rangeCases("backend.sip.endpoint_count", 1, 100, 1, showInt, func(c *config.Config, v int) { c.Backend.SIP.EndpointCount = v }))
 	add(rangeCases("stream.write_delay", 0, sec, time.Millisecond, showDuration, func(c *config.Config, v time.Duration) { c.Stream.WriteDelay = v }))
 	runValidateCases(t, cases)
 }
@@ -110,11 +112,35 @@ func TestValidateRules(t *testing.T) {
 			c.Backend.Kind, c.Backend.SIP.Server = config.BackendSIP, "sip.example.com:5061"
 			c.Backend.Endpoints = []string{"sip:presence_a@example.com", "sips:presence_b@example.com"}
 		}, nil},
+		{"backend sip by SRV over tcp", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.SIP.Server, c.Backend.SIP.Domain = config.BackendSIP, "example.com", "example.com"
+			c.Backend.SIP.Transport, c.Backend.SIP.DNSServer = "tcp", "127.0.0.1:5353"
+		}, nil},
 		{"backend sip incomplete", func(c *config.Config) {
-			c.Backend.Kind, c.Backend.SIP.Server = config.BackendSIP, "sip.example.com"
+			c.Backend.Kind, c.Backend.SIP.Server = config.BackendSIP, "sip:sip.example.com"
+			c.Backend.SIP.Transport, c.Backend.SIP.DNSServer = "udp", "127.0.0.1"
 		}, config.Problems{
+			{Key: "backend.sip.dns_server", Message: `must be host:port, got "127.0.0.1"`},
 			{Key: "backend.sip.domain", Message: "is required when backend.endpoints is empty (the default endpoint is sip:presence_<host>@<domain>)"},
-			{Key: "backend.sip.server", Message: `must be host:port of the presence server, got "sip.example.com"`},
+			{Key: "backend.sip.server", Message: `must be host:port or a domain of the presence server, got "sip:sip.example.com"`},
+			{Key: "backend.sip.transport", Message: `must be one of tls, tcp, got "udp"`},
+		}},
+		{"backend sip tls and auth keys", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.SIP.Server, c.Backend.SIP.Domain = config.BackendSIP, "127.0.0.1:5061", "example.com"
+			c.Backend.SIP.TLS = config.SIPTLSConfig{ClientPKCS12: "gw.p12", ClientPKCS12Password: "x", ClientPKCS12PasswordFile: "pw"}
+			c.Backend.SIP.Auth = config.SIPAuthConfig{Username: "presence", Password: "p", PasswordFile: "f"}
+		}, config.Problems{
+			{Key: "backend.sip.auth.password_file", Message: "set it or backend.sip.auth.password, not both"},
+			{Key: "backend.sip.tls.client_friendly_name", Message: "is required with backend.sip.tls.client_pkcs12"},
+			{Key: "backend.sip.tls.client_pkcs12_password_file", Message: "set it or backend.sip.tls.client_pkcs12_password, not both"},
+		}},
+		{"backend sip tls keys without a file, user without a password", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.SIP.Server, c.Backend.SIP.Domain = config.BackendSIP, "127.0.0.1:5061", "example.com"
+			c.Backend.SIP.TLS.ClientFriendlyName = "gw"
+			c.Backend.SIP.Auth.Username = "presence"
+		}, config.Problems{
+			{Key: "backend.sip.auth.password", Message: "is required with backend.sip.auth.username"},
+			{Key: "backend.sip.tls.client_pkcs12", Message: "is required with the other backend.sip.tls.client_* keys"},
 		}},
 		{"backend sip endpoints not URIs", func(c *config.Config) {
 			c.Backend.Kind, c.Backend.SIP.Server = config.BackendSIP, "127.0.0.1:5060"

@@ -27,7 +27,7 @@ func publishAs(t *testing.T, w *watcher.Watcher, entity string, p status.Presenc
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := w.Publish(context.Background(), entity, body, etag, time.Minute)
+	pub, err := w.Publish(context.Background(), entity, entity, body, etag, time.Minute)
 	if err != nil {
 		t.Fatalf("PUBLISH of %s: %v", entity, err)
 	}
@@ -41,7 +41,7 @@ func publishAs(t *testing.T, w *watcher.Watcher, entity string, p status.Presenc
 // watcher of alice.
 func TestSIPBackend(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Options{})
-	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    server: %q\n    expires: 30s\n", k.Addr()))
+	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    transport: tcp\n    server: %q\n    expires: 30s\n", k.Addr()))
 	alice := in.token("alice@example.com")
 	in.start()
 
@@ -134,7 +134,7 @@ func TestSIPBackend(t *testing.T) {
 func TestSIPEndpointPool(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Options{})
 	ids := []string{"sip:presence_e2e@example.com", "sip:presence_e2e-01@example.com", "sip:presence_e2e-02@example.com"}
-	in := newInstance(t, fmt.Sprintf("presence:\n  watch_linger: 0s\nbackend:\n  kind: sip\n  max_subscriptions_per_endpoint: 2\n  endpoints: [%q, %q, %q]\n  sip:\n    server: %q\n", ids[0], ids[1], ids[2], k.Addr()))
+	in := newInstance(t, fmt.Sprintf("presence:\n  watch_linger: 0s\nbackend:\n  kind: sip\n  max_subscriptions_per_endpoint: 2\n  endpoints: [%q, %q, %q]\n  sip:\n    transport: tcp\n    server: %q\n", ids[0], ids[1], ids[2], k.Addr()))
 	alice, bob, admin := in.token("alice@example.com"), in.token("bob@example.com"), in.adminToken()
 	in.start()
 
@@ -226,7 +226,7 @@ func TestSIPEndpointPool(t *testing.T) {
 // is re-established, then bob's state again, without manual action.
 func TestSIPServerRestart(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Options{})
-	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    server: %q\n    expires: 4s\n", k.Addr()))
+	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    transport: tcp\n    server: %q\n    expires: 4s\n", k.Addr()))
 	alice := in.token("alice@example.com")
 	in.start()
 	sw, err := watcher.New(watcher.Config{Server: k.Addr()})

@@ -16,6 +16,7 @@ type metrics struct {
 	subscribeFailures *prometheus.CounterVec // by SIP status, or "transport"
 	notifies          prometheus.Counter
 	lost              prometheus.Counter
+	refreshLag        prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -39,8 +40,13 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Name: "presenced_sip_subscriptions_lost_total",
 			Help: "Subscriptions lost (refresh refused or failed, terminated by the server) and re-established.",
 		}),
+		refreshLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presenced_sip_refresh_lag_seconds",
+			Help:    "How long after it was due each accepted subscription refresh was answered.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.dialogs, m.subscribeFailures, m.notifies, m.lost} {
+	for _, c := range []prometheus.Collector{m.dialogs, m.subscribeFailures, m.notifies, m.lost, m.refreshLag} {
 		if err := reg.Register(c); err != nil {
 			return m, fmt.Errorf("metrics: %w", err)
 		}

@@ -12,10 +12,12 @@ package sip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -25,19 +27,35 @@ import (
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/pidf"
+	"github.com/presenced/presenced/internal/sip/locate"
 	"github.com/presenced/presenced/internal/sip/watcher"
 	"github.com/presenced/presenced/internal/status"
 )
 
 // Config configures the backend.
 type Config struct {
-	// Server is the presence server's host:port (TCP).
-	Server string
+	// Servers locates the presence server or Director; when nil, Server
+	// (host:port over TCP) is used.
+	Servers locate.Servers
+	Server  string
+	// TLS is the client side of TLS connections: trust store and client
+	// certificate. Nil: the system roots, no client certificate.
+	TLS *tls.Config
+	// Resolver resolves the servers' host names; nil: the system's.
+	Resolver *net.Resolver
+	// Credentials gives an endpoint identity's digest credentials; nil is
+	// trusted mode.
+	Credentials func(identity string) (username, password string, ok bool)
+	// KeepAlive is the interval of keep-alive OPTIONS (see
+	// watcher.Config.KeepAlive); zero: the watcher's default.
+	KeepAlive time.Duration
 	// Expires is the subscription and publication duration asked for.
 	Expires time.Duration
-	// FetchFrom is the identity of one-shot fetches (Fetch), normally the
-	// first endpoint's; default sip:presenced@invalid.
-	FetchFrom string
+	// Primary is the identity of one-shot fetches (Fetch) and of
+	// publications made on users' behalf (its credentials answer a
+	// challenge), normally the first endpoint's; default
+	// sip:presenced@invalid.
+	Primary string
 	// Registry receives the backend's metrics; nil: a private one.
 	Registry prometheus.Registerer
 	Clock    clock.Clock
@@ -78,8 +96,8 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	if cfg.FetchFrom == "" {
-		cfg.FetchFrom = pingIdentity
+	if cfg.Primary == "" {
+		cfg.Primary = pingIdentity
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -94,8 +112,11 @@ func New(cfg Config) (*Backend, error) {
 	b := &Backend{cfg: cfg, log: log, m: m, watches: map[watchKey]struct{}{}, etags: map[string]string{},
 		tupleID: "pcd-" + hex.EncodeToString(id[:])}
 	w, err := watcher.New(watcher.Config{
-		Server: cfg.Server, Expires: cfg.Expires, Clock: cfg.Clock, Logger: log,
-		Notify: b.notified, Lost: b.lost,
+		Servers: cfg.Servers, Server: cfg.Server, TLS: cfg.TLS, Resolver: cfg.Resolver,
+		Credentials: cfg.Credentials, KeepAlive: cfg.KeepAlive,
+		Expires: cfg.Expires, Clock: cfg.Clock, Logger: log,
+		Notify: b.notified, Pending: b.pending, Lost: b.lost,
+		Refreshed: func(lag time.Duration) { b.m.refreshLag.Observe(lag.Seconds()) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sip backend: %w", err)
@@ -184,7 +205,7 @@ func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) e
 	b.mu.RLock()
 	etag := b.etags[user]
 	b.mu.RUnlock()
-	pub, err := b.w.Publish(ctx, Address(user), body, etag, b.cfg.Expires)
+	pub, err := b.w.Publish(ctx, b.cfg.Primary, Address(user), body, etag, b.cfg.Expires)
 	if err != nil {
 		return fmt.Errorf("sip backend: %w", err)
 	}
@@ -214,7 +235,7 @@ const pingIdentity = "sip:presenced@invalid"
 // Fetch reads contact's presence once with an Expires: 0 SUBSCRIBE, for
 // queries of contacts nobody watches.
 func (b *Backend) Fetch(ctx context.Context, contact string) (status.Presence, error) {
-	body, err := b.w.Fetch(ctx, b.cfg.FetchFrom, Address(contact))
+	body, err := b.w.Fetch(ctx, b.cfg.Primary, Address(contact))
 	if err != nil {
 		return status.Presence{}, fmt.Errorf("sip backend: %w", err)
 	}
@@ -240,6 +261,12 @@ func (b *Backend) presenceOf(contact string, body []byte) status.Presence {
 		return status.UnknownBecause(status.BackendError)
 	}
 	return doc.Presence()
+}
+
+// pending reports a contact Unknown with reason pending while the server
+// waits for the presentity to authorise the subscription.
+func (b *Backend) pending(from, to string) {
+	b.report(from, contactOf(to), status.UnknownBecause(status.Pending))
 }
 
 // lost reports a contact Unknown while its subscription is re-established.

@@ -38,7 +38,7 @@ func (ps *presentities) set(ctx context.Context, contact string, p status.Presen
 	ps.mu.Lock()
 	etag := ps.etags[contact]
 	ps.mu.Unlock()
-	pub, err := ps.w.Publish(ctx, sip.Address(contact), body, etag, 10*time.Minute)
+	pub, err := ps.w.Publish(ctx, sip.Address(contact), sip.Address(contact), body, etag, 10*time.Minute)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package kamailiotest
 import (
 	"bufio"
 	"bytes"
+	"crypto/md5"
 	"embed"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/template"
 )
@@ -26,7 +28,7 @@ const dbtextSchemaDir = "/usr/share/kamailio/dbtext/kamailio"
 
 // dbtextTables are the tables presence and presence_xml open; version must
 // list each with the schema version the modules check at startup.
-var dbtextTables = []string{"presentity", "active_watchers", "watchers", "xcap"}
+var dbtextTables = []string{"presentity", "active_watchers", "watchers", "xcap", "subscriber"}
 
 // moduleDirs are the places Debian and source builds put Kamailio modules.
 var moduleDirs = []string{
@@ -119,6 +121,10 @@ type configData struct {
 	CAFile            string
 	VerifyClientCert  bool
 	RequireClientCert bool
+
+	Auth              bool
+	RedirectTo        string
+	RedirectTransport string
 }
 
 // render writes the config, tls profile and empty db_text tables into dir
@@ -129,6 +135,9 @@ func (s *Server) render(dir string, run int) (string, error) {
 		return "", fmt.Errorf("kamailiotest: create run dir: %w", err)
 	}
 	if err := copyTables(dbDir); err != nil {
+		return "", err
+	}
+	if err := writeSubscribers(dbDir, s.domain, s.opts.Auth); err != nil {
 		return "", err
 	}
 	d := configData{
@@ -147,6 +156,12 @@ func (s *Server) render(dir string, run int) (string, error) {
 		CAFile:            s.opts.TLSCAFile,
 		VerifyClientCert:  s.opts.TLSVerifyClient,
 		RequireClientCert: s.opts.TLSRequireClient,
+		Auth:              len(s.opts.Auth) > 0,
+		RedirectTo:        s.opts.RedirectTo,
+		RedirectTransport: strings.ToLower(s.opts.RedirectTransport),
+	}
+	if d.RedirectTransport == "" {
+		d.RedirectTransport = "tcp"
 	}
 	if s.opts.Verbose {
 		d.Debug = 3
@@ -228,4 +243,35 @@ func filterVersion(version []byte, tables []string) ([]byte, error) {
 		return nil, errors.New("kamailiotest: version table lacks rows for some presence tables")
 	}
 	return out.Bytes(), nil
+}
+
+// writeSubscribers fills the db_text subscriber table (auth_db) with the
+// users and plain-text passwords of auth, sorted by user.
+func writeSubscribers(dbDir, domain string, auth map[string]string) error {
+	path := filepath.Join(dbDir, "subscriber")
+	head, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("kamailiotest: subscriber table: %w", err)
+	}
+	var b bytes.Buffer
+	b.Write(head)
+	users := make([]string, 0, len(auth))
+	for u := range auth {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	for i, u := range users {
+		if strings.ContainsAny(u+auth[u], ":\n\\") {
+			return fmt.Errorf("kamailiotest: auth user %q or its password holds ':', a backslash or a line break", u)
+		}
+		// db_text allows no empty values: the HA1 columns are filled
+		// although calculate_ha1 makes auth_db use the password.
+		ha1 := md5.Sum([]byte(u + ":" + domain + ":" + auth[u]))
+		ha1b := md5.Sum([]byte(u + "@" + domain + ":" + domain + ":" + auth[u]))
+		fmt.Fprintf(&b, "%d:%s:%s:%s:%x:%x\n", i+1, u, domain, auth[u], ha1, ha1b)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("kamailiotest: write subscriber table: %w", err)
+	}
+	return nil
 }

@@ -80,6 +80,20 @@ type Options struct {
 	// TLSRequireClient makes Kamailio refuse clients without a
 	// certificate (with TLSVerifyClient, without a valid one).
 	TLSRequireClient bool
+
+	// Auth, when not empty, makes Kamailio challenge every SUBSCRIBE and
+	// PUBLISH, in a dialog or not, for digest credentials (qop=auth) of
+	// these users (user part -> password) of Domain. The identity of the
+	// request need not be the authenticated user (a trusted application
+	// publishes for its users).
+	Auth map[string]string
+	// RedirectTo makes the instance a Director: every SUBSCRIBE and
+	// PUBLISH outside a dialog is answered 302 with
+	// Contact: <sip:USER@RedirectTo;transport=RedirectTransport>, where
+	// USER is the Request-URI's user. RedirectTransport is tcp (default)
+	// or tls.
+	RedirectTo        string
+	RedirectTransport string
 }
 
 // Server is a running test Kamailio. Its methods are safe for concurrent use.
@@ -181,6 +195,26 @@ func (s *Server) LogTail(n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// SetBusy makes Kamailio answer every SUBSCRIBE and PUBLISH with 503 and
+// Retry-After: 1 while on (through its control socket and kamcmd).
+func (s *Server) SetBusy(tb testing.TB, on bool) {
+	tb.Helper()
+	v := "0"
+	if on {
+		v = "1"
+	}
+	s.mu.Lock()
+	ctl := filepath.Join(s.rtDir, fmt.Sprintf("ctl%d", s.run))
+	s.mu.Unlock()
+	out, err := exec.Command(kamcmd, "-s", "unix:"+ctl, "pv.shvSet", "busy", "int", v).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("kamailiotest: kamcmd pv.shvSet busy %s: %v: %s", v, err, out)
+	}
+}
+
+// kamcmd is Kamailio's RPC client (Debian package kamailio).
+const kamcmd = "/usr/sbin/kamcmd"
 
 // Restart stops Kamailio and starts it again on the same ports with empty
 // presence state, as after a crash: existing dialogs are unknown to it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/sip/dialog"
+	"github.com/presenced/presenced/internal/sip/locate"
 )
 
 // requestTimeout bounds one SUBSCRIBE transaction started by a timer.
@@ -33,6 +34,9 @@ type subscription struct {
 	failures int
 	stopped  bool
 	lead     time.Duration // how early the next refresh is sent
+	due      time.Time     // when the scheduled refresh is due
+	target   locate.Target // the server holding the dialog
+	local    string        // local address of the connection the dialog's Contact names
 
 	gone   bool   // guarded by w.mu: removed from the watcher's maps
 	callID string // guarded by w.mu: the Call-ID its NOTIFYs are routed by
@@ -42,7 +46,9 @@ type subscription struct {
 	fetched chan []byte
 }
 
-// subscribe starts a new dialog with an initial SUBSCRIBE; s.op is held.
+// subscribe starts a new dialog with an initial SUBSCRIBE, at the
+// presentity's home pool if a Director sent it there before, else at the
+// located server (following a redirect); s.op is held.
 func (s *subscription) subscribe(ctx context.Context) error {
 	s.mu.Lock()
 	if s.stopped {
@@ -54,11 +60,15 @@ func (s *subscription) subscribe(ctx context.Context) error {
 	}
 	s.d = dialog.New(s.from, s.to, newToken(), newToken(), randv2.Uint32N(1<<16))
 	d := s.d
-	req := d.Request(sip.SUBSCRIBE)
 	s.mu.Unlock()
 	s.w.route(d.CallID, s) // before sending: the NOTIFY may precede the 200
 
-	res, err := s.send(ctx, req, s.w.cfg.Expires)
+	start, err := s.w.targetFor(ctx, s.key.to)
+	if err != nil {
+		return fmt.Errorf("watcher: subscribe %s: %w", s.key.to, err)
+	}
+	x, err := s.exchange(ctx, start, true, s.w.cfg.Expires, s.inDialog(d))
+	s.w.settled(s.key.to, start, x, err)
 	if err != nil {
 		return fmt.Errorf("watcher: subscribe %s: %w", s.key.to, err)
 	}
@@ -67,15 +77,25 @@ func (s *subscription) subscribe(ctx context.Context) error {
 	if s.d != d || s.stopped {
 		return nil // superseded meanwhile
 	}
-	if !res.IsSuccess() {
-		return fmt.Errorf("watcher: subscribe %s: %w", s.key.to, &StatusError{"SUBSCRIBE", res.StatusCode, res.Reason})
+	if !x.res.IsSuccess() {
+		return fmt.Errorf("watcher: subscribe %s: %w", s.key.to, statusError("SUBSCRIBE", x.res))
 	}
-	if err := d.Accepted(res); err != nil {
+	if err := d.Accepted(x.res); err != nil {
 		return fmt.Errorf("watcher: subscribe %s: %w", s.key.to, err)
 	}
 	s.failures = 0
-	s.scheduleRefreshLocked(granted(res, s.w.cfg.Expires))
+	s.target, s.local = x.target, x.local
+	s.scheduleRefreshLocked(granted(x.res, s.w.cfg.Expires))
 	return nil
+}
+
+// inDialog returns a builder of d's next SUBSCRIBE, for exchange.
+func (s *subscription) inDialog(d *dialog.Dialog) func() *sip.Request {
+	return func() *sip.Request {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return d.Request(sip.SUBSCRIBE)
+	}
 }
 
 // refresh sends the in-dialog SUBSCRIBE that extends the subscription;
@@ -88,34 +108,63 @@ func (s *subscription) refresh() {
 		s.mu.Unlock()
 		return
 	}
-	d := s.d
-	req := d.Request(sip.SUBSCRIBE)
+	d, t, due := s.d, s.target, s.due
 	// A refresh not answered before the subscription expires is as good
-	// as lost; and sipgo does not fail a transaction whose TCP connection
-	// dies, so without this bound a refresh caught by a server restart
-	// would wait the whole Timer F.
+	// as lost, so it waits at most the lead it was sent with.
 	timeout := min(requestTimeout, max(time.Second, s.lead))
 	s.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	res, err := s.send(ctx, req, s.w.cfg.Expires)
+	x, err := s.exchange(ctx, t, false, s.w.cfg.Expires, s.inDialog(d))
 	s.mu.Lock()
 	if s.stopped || s.d != d {
 		s.mu.Unlock()
 		return
 	}
+	delay := time.Duration(-1)
 	switch {
-	case err == nil && res.IsSuccess():
-		s.scheduleRefreshLocked(granted(res, s.w.cfg.Expires))
+	case err == nil && x.res.IsSuccess():
+		s.local = x.local
+		s.scheduleRefreshLocked(granted(x.res, s.w.cfg.Expires))
 		s.mu.Unlock()
+		if !due.IsZero() {
+			s.w.cfg.Refreshed(max(0, s.w.cfg.Clock.Now().Sub(due)))
+		}
 		return
 	case err != nil:
 		s.w.log.Info("subscription refresh failed", "from", s.key.from, "to", s.key.to, "error", err)
+		s.w.forgetHome(s.key.to, t)
 	default: // 481, 408 and every other refusal: the dialog is gone
-		s.w.log.Info("subscription refresh refused", "from", s.key.from, "to", s.key.to, "status", res.StatusCode)
+		s.w.log.Info("subscription refresh refused", "from", s.key.from, "to", s.key.to, "status", x.res.StatusCode)
+		if se := statusError("SUBSCRIBE", x.res); se.RetryAfter > 0 {
+			delay = max(se.RetryAfter, s.w.backoff(s.failures+1))
+		}
 	}
-	s.lostLocked(0, true)
+	if delay >= 0 {
+		s.lostLocked(delay, false)
+	} else {
+		s.lostLocked(0, true)
+	}
+	s.mu.Unlock()
+	s.w.cfg.Lost(s.key.from, s.key.to)
+}
+
+// connectionChanged is told the local address of the connection to the
+// subscription's server now. When the dialog's Contact names another (its
+// connection dropped and a new one was made), NOTIFYs cannot reach the
+// watcher: the state is reported lost and the dialog refreshed at once
+// with a Contact naming the new connection (a target refresh).
+func (s *subscription) connectionChanged(local string) {
+	s.mu.Lock()
+	if s.stopped || s.d == nil || !s.d.Established || s.local == "" || s.local == local {
+		s.mu.Unlock()
+		return
+	}
+	s.w.log.Info("subscription's connection dropped; refreshing", "from", s.key.from, "to", s.key.to, "old", s.local, "new", local)
+	s.local = ""
+	s.due = time.Time{}
+	s.scheduleLocked(0, s.refresh)
 	s.mu.Unlock()
 	s.w.cfg.Lost(s.key.from, s.key.to)
 }
@@ -130,7 +179,7 @@ func (s *subscription) resubscribe() {
 		s.w.log.Info("resubscribe failed", "from", s.key.from, "to", s.key.to, "error", err)
 		s.mu.Lock()
 		s.failures++
-		s.scheduleLocked(s.w.backoff(s.failures), s.resubscribe)
+		s.scheduleLocked(s.w.retryDelay(s.failures, err), s.resubscribe)
 		s.mu.Unlock()
 	}
 }
@@ -185,6 +234,7 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 		}
 		return 200, "OK"
 	}
+	pending := ss.State == dialog.StatePending
 	lost := ss.State == dialog.StateTerminated
 	if lost {
 		dec := dialog.AfterTermination(ss)
@@ -203,7 +253,10 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 	// An active NOTIFY without a body says the presentity has no
 	// published state (Kamailio sends one for a presentity nobody
 	// published for); a terminated one without a body says nothing.
-	if body := req.Body(); len(body) > 0 || ss.State == dialog.StateActive {
+	switch body := req.Body(); {
+	case pending && len(body) == 0:
+		s.w.cfg.Pending(s.key.from, s.key.to)
+	case len(body) > 0 || ss.State == dialog.StateActive:
 		s.w.cfg.Notify(s.key.from, s.key.to, body)
 	}
 	if lost {
@@ -212,25 +265,22 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 	return 200, "OK"
 }
 
-// send completes req (Event, Accept, Expires, Contact, destination) and
-// runs its transaction.
-func (s *subscription) send(ctx context.Context, req *sip.Request, expires time.Duration) (*sip.Response, error) {
-	req.SetDestination(s.w.cfg.Server)
-	req.SetTransport("TCP")
-	req.AppendHeader(sip.NewHeader("Event", "presence"))
-	req.AppendHeader(sip.NewHeader("Accept", "application/pidf+xml"))
-	exp := sip.ExpiresHeader(uint32(expires / time.Second))
-	req.AppendHeader(&exp)
-	contact, err := s.w.contact(ctx, req, s.from.User)
-	if err != nil {
-		return nil, err
-	}
-	req.AppendHeader(contact)
-	return s.w.client.Do(ctx, req)
+// exchange runs one SUBSCRIBE of the subscription (built by build) with
+// Event, Accept, Expires and a Contact naming the connection.
+func (s *subscription) exchange(ctx context.Context, t locate.Target, redirect bool, expires time.Duration, build func() *sip.Request) (exchanged, error) {
+	return s.w.exchange(ctx, t, s.key.from, s.from.User, redirect, func() *sip.Request {
+		req := build()
+		req.AppendHeader(sip.NewHeader("Event", "presence"))
+		req.AppendHeader(sip.NewHeader("Accept", "application/pidf+xml"))
+		exp := sip.ExpiresHeader(uint32(expires / time.Second))
+		req.AppendHeader(&exp)
+		return req
+	})
 }
 
 func (s *subscription) scheduleRefreshLocked(granted time.Duration) {
 	s.lead = dialog.RefreshLead(granted)
+	s.due = s.w.cfg.Clock.Now().Add(granted - s.lead)
 	s.scheduleLocked(granted-s.lead, s.refresh)
 }
 

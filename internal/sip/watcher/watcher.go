@@ -6,9 +6,13 @@
 // jittered backoff, and ends them with Expires: 0. It also sends PUBLISH
 // (RFC 3903) for a user's own presence.
 //
-// All traffic goes over one connection to the configured server, reused
-// for every request; the Contact of each request names that connection's
-// local address, so the server sends its NOTIFYs back over it.
+// Requests go over one reused TCP or TLS connection per server; the
+// Contact of each SUBSCRIBE names that connection's local address, so the
+// server sends its NOTIFYs back over it. A keep-alive OPTIONS finds a
+// dropped connection, and the subscriptions it carried are refreshed over
+// a new one. A server that challenges gets digest credentials; a Director
+// that redirects (3xx) a presentity is followed to its home pool, which is
+// remembered for that presentity until a transport failure there.
 package watcher
 
 import (
@@ -17,9 +21,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"crypto/tls"
 	"log/slog"
 	randv2 "math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,23 +36,51 @@ import (
 	"github.com/presenced/presenced/internal/backoff"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/sip/dialog"
+	"github.com/presenced/presenced/internal/sip/locate"
 )
 
 // Config configures a Watcher.
 type Config struct {
-	// Server is the presence server's host:port.
+	// Servers locates the presence server (or Director) that new
+	// requests go to. When nil, Server is used.
+	Servers locate.Servers
+	// Server is the presence server's host:port over TCP, used when
+	// Servers is nil.
 	Server string
+	// TLS is the client configuration for TLS targets: the trust store
+	// (RootCAs) and the client certificate. Nil means the system roots
+	// and no client certificate.
+	TLS *tls.Config
+	// Resolver resolves the host names of targets; nil means the
+	// system's.
+	Resolver *net.Resolver
+	// Credentials returns the digest credentials of identity from for a
+	// server that challenges its requests (401/407). Nil, or ok false, is
+	// trusted mode: the server trusts the watcher's certificate or
+	// address and a challenge is a refusal.
+	Credentials func(from string) (username, password string, ok bool)
 	// Expires is the subscription duration asked for; default 600 s.
 	Expires time.Duration
+	// KeepAlive is how often an OPTIONS goes over every connection in
+	// use; it finds a dropped connection, whose subscriptions are then
+	// refreshed over a new one. Default 15 s; negative disables.
+	KeepAlive time.Duration
 	// Notify receives the body of every NOTIFY that carries one, and the
 	// empty body of an active NOTIFY without one (no published state):
 	// the subscriber identity, the presentity, the PIDF document. It runs
 	// on the transport's goroutine and must not block.
 	Notify func(from, to string, body []byte)
+	// Pending is told that the subscription of from to to waits for the
+	// presentity's authorisation (Subscription-State: pending). It must
+	// not block.
+	Pending func(from, to string)
 	// Lost is told that the subscription of from to to was lost and is
 	// being re-established (the presentity's state is unknown until the
 	// next Notify). It must not block.
 	Lost func(from, to string)
+	// Refreshed is told, for every refresh the server accepted, how long
+	// after it was due the 2xx arrived. It must not block.
+	Refreshed func(lag time.Duration)
 	// Clock schedules refreshes and retries; default the real clock.
 	Clock clock.Clock
 	// Logger may be nil.
@@ -70,6 +104,25 @@ type StatusError struct {
 	Method string
 	Code   int
 	Reason string
+	// RetryAfter is the answer's Retry-After (RFC 3261 §20.33), zero
+	// without one.
+	RetryAfter time.Duration
+}
+
+// statusError returns the StatusError of a final answer.
+func statusError(method string, res *sip.Response) *StatusError {
+	e := &StatusError{Method: method, Code: res.StatusCode, Reason: res.Reason}
+	if h := res.GetHeader("Retry-After"); h != nil {
+		// delta-seconds [comment] *(;retry-param) (RFC 3261 §20.33)
+		v := strings.TrimSpace(h.Value())
+		if end := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); end >= 0 {
+			v = v[:end]
+		}
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			e.RetryAfter = time.Duration(n) * time.Second
+		}
+	}
+	return e
 }
 
 func (e *StatusError) Error() string {
@@ -87,18 +140,32 @@ type Watcher struct {
 	client *sipgo.Client
 	server *sipgo.Server
 
+	servers locate.Servers
+	stopKeepAlive context.CancelFunc
+	keepAliveDone chan struct{}
+
 	mu     sync.Mutex
 	closed bool
 	byKey  map[key]*subscription    // live subscriptions by identity and presentity
 	byCall map[string]*subscription // the same, by Call-ID of their current dialog
+	homes  map[string]locate.Target // presentity -> home pool a Director redirected it to
+
+	authMu     sync.Mutex
+	challenges map[string]*challenge // by identity: the last digest challenge
 }
 
 type key struct{ from, to string }
 
 // New returns a Watcher for cfg.Server.
 func New(cfg Config) (*Watcher, error) {
-	if _, _, err := net.SplitHostPort(cfg.Server); err != nil {
-		return nil, fmt.Errorf("watcher: server %q: %w", cfg.Server, err)
+	if cfg.Servers == nil {
+		if _, _, err := net.SplitHostPort(cfg.Server); err != nil {
+			return nil, fmt.Errorf("watcher: server %q: %w", cfg.Server, err)
+		}
+		cfg.Servers = locate.Static{Addr: cfg.Server, Transport: locate.TCP}
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 15 * time.Second
 	}
 	if cfg.Expires <= 0 {
 		cfg.Expires = 600 * time.Second
@@ -118,11 +185,29 @@ func New(cfg Config) (*Watcher, error) {
 	if cfg.Lost == nil {
 		cfg.Lost = func(string, string) {}
 	}
+	if cfg.Pending == nil {
+		cfg.Pending = func(string, string) {}
+	}
+	if cfg.Refreshed == nil {
+		cfg.Refreshed = func(time.Duration) {}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("presenced"))
+	opts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent("presenced"),
+		// A transaction whose connection closes fails at once instead
+		// of waiting for Timer F.
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerTerminateOnConnClose()),
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(cfg.TLS))
+	}
+	if cfg.Resolver != nil {
+		opts = append(opts, sipgo.WithUserAgentDNSResolver(cfg.Resolver))
+	}
+	ua, err := sipgo.NewUA(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("watcher: user agent: %w", err)
 	}
@@ -136,9 +221,13 @@ func New(cfg Config) (*Watcher, error) {
 		ua.Close()
 		return nil, fmt.Errorf("watcher: server: %w", err)
 	}
-	w := &Watcher{cfg: cfg, log: log, ua: ua, client: client, server: server,
-		byKey: map[key]*subscription{}, byCall: map[string]*subscription{}}
+	w := &Watcher{cfg: cfg, log: log, ua: ua, client: client, server: server, servers: cfg.Servers,
+		byKey: map[key]*subscription{}, byCall: map[string]*subscription{},
+		homes: map[string]locate.Target{}, challenges: map[string]*challenge{}}
 	server.OnNotify(w.onNotify)
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopKeepAlive, w.keepAliveDone = cancel, make(chan struct{})
+	go w.keepAliveLoop(ctx)
 	return w, nil
 }
 
@@ -155,6 +244,8 @@ func (w *Watcher) Close() error {
 	for _, s := range subs {
 		s.stop()
 	}
+	w.stopKeepAlive()
+	<-w.keepAliveDone
 	return w.ua.Close()
 }
 
@@ -215,15 +306,24 @@ func (w *Watcher) Fetch(ctx context.Context, from, to string) ([]byte, error) {
 	}
 	s := &subscription{w: w, key: key{from, to}, from: fromURI, to: toURI, fetched: make(chan []byte, 1)}
 	s.d = dialog.New(fromURI, toURI, newToken(), newToken(), randv2.Uint32N(1<<16))
-	req := s.d.Request(sip.SUBSCRIBE)
 	w.route(s.d.CallID, s)
 	defer w.unroute(s.d.CallID)
-	res, err := s.send(ctx, req, 0)
+	t, err := w.targetFor(ctx, to)
 	if err != nil {
 		return nil, fmt.Errorf("watcher: fetch %s: %w", to, err)
 	}
-	if !res.IsSuccess() {
-		return nil, fmt.Errorf("watcher: fetch %s: %w", to, &StatusError{"SUBSCRIBE", res.StatusCode, res.Reason})
+	// Only this goroutine builds requests of the fetch's dialog until
+	// the answer; its NOTIFY touches the dialog under s.mu.
+	x, err := s.exchange(ctx, t, true, 0, func() *sip.Request {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.d.Request(sip.SUBSCRIBE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watcher: fetch %s: %w", to, err)
+	}
+	if !x.res.IsSuccess() {
+		return nil, fmt.Errorf("watcher: fetch %s: %w", to, statusError("SUBSCRIBE", x.res))
 	}
 	select {
 	case body := <-s.fetched:
@@ -248,20 +348,17 @@ func (w *Watcher) Unsubscribe(ctx context.Context, from, to string) error {
 	s.op.Lock() // let a transaction in flight finish first
 	defer s.op.Unlock()
 	s.mu.Lock()
-	var req *sip.Request
-	if s.d != nil && s.d.Established {
-		req = s.d.Request(sip.SUBSCRIBE)
-	}
+	d, t := s.d, s.target
 	s.mu.Unlock()
-	if req == nil {
+	if d == nil || !d.Established {
 		return nil
 	}
-	res, err := s.send(ctx, req, 0)
+	x, err := s.exchange(ctx, t, false, 0, s.inDialog(d))
 	if err != nil {
 		return fmt.Errorf("watcher: unsubscribe %s: %w", to, err)
 	}
-	if !res.IsSuccess() && res.StatusCode != 481 { // 481: the server had lost it anyway
-		return fmt.Errorf("watcher: unsubscribe %s: %w", to, &StatusError{"SUBSCRIBE", res.StatusCode, res.Reason})
+	if !x.res.IsSuccess() && x.res.StatusCode != 481 { // 481: the server had lost it anyway
+		return fmt.Errorf("watcher: unsubscribe %s: %w", to, statusError("SUBSCRIBE", x.res))
 	}
 	return nil
 }
@@ -328,25 +425,4 @@ func newToken() string {
 // backoff is the delay before re-subscription attempt n (from 1).
 func (w *Watcher) backoff(n int) time.Duration {
 	return backoff.Equal(n, w.cfg.RetryBase, w.cfg.RetryMax)
-}
-
-// contact returns the Contact header for a request over the connection
-// req will use: the connection's local address, so that the server
-// answers over it.
-func (w *Watcher) contact(ctx context.Context, req *sip.Request, user string) (*sip.ContactHeader, error) {
-	if err := sipgo.ClientRequestAddVia(w.client, req); err != nil {
-		return nil, err
-	}
-	conn, err := w.ua.TransportLayer().ClientRequestConnection(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	host, port, err := sip.ParseAddr(conn.LocalAddr().String())
-	if err != nil {
-		return nil, err
-	}
-	return &sip.ContactHeader{Address: sip.Uri{
-		Scheme: "sip", User: user, Host: host, Port: port,
-		UriParams: sip.HeaderParams{{K: "transport", V: strings.ToLower(req.Transport())}},
-	}}, nil
 }

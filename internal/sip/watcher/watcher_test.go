@@ -78,9 +78,11 @@ func (r *recorder) await(t *testing.T, what string, want ...string) {
 // TestWatcher runs the watcher against one real Kamailio for the
 // package; the subtests run in order, the restart last.
 func TestWatcher(t *testing.T) {
+	t.Parallel()
 	k := kamailiotest.Start(t, kamailiotest.Options{})
 	t.Run("publish subscribe unsubscribe", func(t *testing.T) { testSubscribePublishUnsubscribe(t, k) })
 	t.Run("refused", func(t *testing.T) { testRefusedSubscribe(t, k) })
+	t.Run("server busy", func(t *testing.T) { testBusy(t, k) })
 	t.Run("refresh and restart", func(t *testing.T) { testRefreshAndRestart(t, k) })
 }
 
@@ -93,7 +95,7 @@ func testSubscribePublishUnsubscribe(t *testing.T, k *kamailiotest.Server) {
 	defer w.Close()
 	ctx := context.Background()
 
-	pub, err := w.Publish(ctx, bob, pidf(bob, "open", "first"), "", time.Minute)
+	pub, err := w.Publish(ctx, bob, bob, pidf(bob, "open", "first"), "", time.Minute)
 	if err != nil || pub.ETag == "" {
 		t.Fatalf("publish: %+v, %v", pub, err)
 	}
@@ -107,7 +109,7 @@ func testSubscribePublishUnsubscribe(t *testing.T, k *kamailiotest.Server) {
 	if got := w.Subscriptions(); got != 1 {
 		t.Errorf("%d subscriptions, want 1", got)
 	}
-	pub, err = w.Publish(ctx, bob, pidf(bob, "closed", "second"), pub.ETag, time.Minute)
+	pub, err = w.Publish(ctx, bob, bob, pidf(bob, "closed", "second"), pub.ETag, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func testSubscribePublishUnsubscribe(t *testing.T, k *kamailiotest.Server) {
 	// An entity tag the server does not know is published afresh: a
 	// second publication, which Kamailio aggregates with the first (a
 	// tuple id of its own, since the older publication's tuple wins).
-	fresh, err := w.Publish(ctx, bob, []byte(strings.Replace(string(pidf(bob, "open", "third")), `id="t1"`, `id="t2"`, 1)), "no-such-etag", time.Minute)
+	fresh, err := w.Publish(ctx, bob, bob, []byte(strings.Replace(string(pidf(bob, "open", "third")), `id="t1"`, `id="t2"`, 1)), "no-such-etag", time.Minute)
 	if err != nil || fresh.ETag == "" || fresh.ETag == pub.ETag {
 		t.Fatalf("publish with a stale tag: %+v, %v", fresh, err)
 	}
@@ -179,7 +181,7 @@ func testRefreshAndRestart(t *testing.T, k *kamailiotest.Server) {
 	}
 	defer w.Close()
 	ctx := context.Background()
-	if _, err := w.Publish(ctx, bob, pidf(bob, "open", "before"), "", time.Minute); err != nil {
+	if _, err := w.Publish(ctx, bob, bob, pidf(bob, "open", "before"), "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Subscribe(ctx, gw, bob); err != nil {
@@ -189,7 +191,7 @@ func testRefreshAndRestart(t *testing.T, k *kamailiotest.Server) {
 	// Three subscription lifetimes: without refreshes Kamailio would have
 	// dropped the subscription and the change below would not arrive.
 	time.Sleep(3 * cfg.Expires)
-	if _, err := w.Publish(ctx, bob, pidf(bob, "closed", "after-refreshes"), "", time.Minute); err != nil {
+	if _, err := w.Publish(ctx, bob, bob, pidf(bob, "closed", "after-refreshes"), "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	rec.await(t, "after several refreshes", "after-refreshes")
@@ -210,7 +212,7 @@ func testRefreshAndRestart(t *testing.T, k *kamailiotest.Server) {
 	}
 	for i := 0; ; i++ {
 		note := fmt.Sprintf("after-restart-%d", i)
-		if _, err := w.Publish(ctx, bob, pidf(bob, "open", note), "", time.Minute); err != nil {
+		if _, err := w.Publish(ctx, bob, bob, pidf(bob, "open", note), "", time.Minute); err != nil {
 			t.Logf("publish after restart: %v", err)
 		}
 		select {
