@@ -73,9 +73,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (g *Gateway, err 
 	}
 	g = &Gateway{cfg: cfg, log: opts.Logger, clk: opts.Clock, Registry: prometheus.NewRegistry()}
 	g.phase.Store("starting")
+	built := g // the error returns below set g to nil
 	defer func() {
 		if err != nil {
-			g.Close()
+			built.Close()
 		}
 	}()
 	log, clk, reg := g.log, g.clk, g.Registry

@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// PKI is a throwaway CA with a server certificate for 127.0.0.1 and
-// localhost and a client certificate (CN presence_gw), written as PEM
+// PKI is a throwaway CA with a server certificate for 127.0.0.1,
+// localhost, DefaultDomain and sip.DefaultDomain, and a client certificate (CN presence_gw), written as PEM
 // files (keys in PKCS#8) for Kamailio and for tools that make PKCS#12
 // files from them.
 type PKI struct {
@@ -64,7 +64,7 @@ func NewPKI(t testing.TB) PKI {
 			KeyUsage:     x509.KeyUsageDigitalSignature,
 			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-			DNSNames:     []string{"localhost"},
+			DNSNames:     []string{"localhost", DefaultDomain, "sip." + DefaultDomain},
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 		if err != nil {
