@@ -18,10 +18,10 @@ package watcher
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"crypto/tls"
 	"log/slog"
 	randv2 "math/rand/v2"
 	"net"
@@ -140,7 +140,7 @@ type Watcher struct {
 	client *sipgo.Client
 	server *sipgo.Server
 
-	servers locate.Servers
+	servers       locate.Servers
 	stopKeepAlive context.CancelFunc
 	keepAliveDone chan struct{}
 
