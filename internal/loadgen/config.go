@@ -32,10 +32,14 @@ const (
 	// Idle opens N WebSocket streams and holds them, reading the server's
 	// memory per connection.
 	Idle Scenario = "idle"
+	// Notify plays the SIP presence server of a server on backend.kind
+	// sip: it holds the SIP dialogs of N watched contacts and sends
+	// NOTIFYs in them, measuring how fast the server answers them.
+	Notify Scenario = "notify"
 )
 
 // scenarioList names the scenarios in messages.
-const scenarioList = "subscribe, fanout, lookup, churn, idle"
+const scenarioList = "subscribe, fanout, lookup, churn, idle, notify"
 
 // Limits on the flags: the tool refuses runs it cannot bound.
 const (
@@ -51,6 +55,7 @@ const (
 	maxRate         = 1_000_000
 	maxConnections  = 1_000_000
 	maxSettle       = 10 * time.Minute
+	maxWindow       = 65536
 )
 
 // Transports of the fanout scenario.
@@ -93,6 +98,14 @@ type Config struct {
 	Sources     []netip.Addr
 	Settle      time.Duration
 
+	// Notify: the SIP server listens on SIPListen and keeps at most
+	// Window NOTIFYs unanswered; Distinct contacts are watched, Contacts
+	// per watcher (Distinct/Watchers, rounded up); Streams connects the
+	// watchers' WebSocket streams to count deliveries.
+	SIPListen string
+	Window    int
+	Streams   bool
+
 	roots *x509.CertPool // from CAFile
 }
 
@@ -108,6 +121,7 @@ Scenarios:
   lookup     batch presence queries of N contacts
   churn      create / refresh / PATCH / delete subscriptions at R operations/s
   idle       hold N idle WebSocket streams; server memory per connection
+  notify     act as the SIP presence server of a backend.kind sip server; NOTIFYs/s it answers
 
 Run "presenced bench SCENARIO --help" for the flags of a scenario.
 `
@@ -163,6 +177,9 @@ func parseArgs(args []string, output io.Writer, limits func() hostLimits) (Confi
 	if cfg.Admin, err = parseBaseURL(raw.admin); err != nil {
 		problems = append(problems, fmt.Errorf("--admin: %w", err))
 	}
+	if cfg.Scenario == Notify {
+		cfg.spreadNotifyContacts()
+	}
 	if cfg.Scenario == Idle {
 		if cfg.Sources, err = parseSources(raw.sources); err != nil {
 			problems = append(problems, fmt.Errorf("--sources: %w", err))
@@ -198,6 +215,9 @@ func defaults(s Scenario) Config {
 	case Idle:
 		c.Connections, c.Concurrency, c.Settle = 1000, 256, 10*time.Second
 		c.Seed = 0 // it draws nothing
+	case Notify:
+		c.Distinct, c.Batch, c.Concurrency, c.Warmup = 1000, 100, 16, 2*time.Second
+		c.SIPListen, c.Window, c.Streams = "127.0.0.1:5060", 256, true
 	default:
 		return Config{}
 	}
@@ -230,6 +250,10 @@ func (c *Config) flagSet() (*flag.FlagSet, *rawFlags) {
 		fs.StringVar(&raw.sources, "sources", "127.0.0.1", "local loopback `addresses` the streams leave from, round-robin: a list (127.0.0.1,127.0.0.2) or range (127.0.0.1-127.0.0.8)")
 		fs.DurationVar(&c.Settle, "settle", c.Settle, "wait after the last stream opened before reading the server's memory, at most --duration")
 		fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "handshakes in flight")
+		return fs, raw
+	}
+	if c.Scenario == Notify {
+		c.notifyFlags(fs)
 		return fs, raw
 	}
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the contact draws")
@@ -289,6 +313,10 @@ func (c *Config) validate() []error {
 	intIn("concurrency", c.Concurrency, 1, maxConcurrency)
 	if c.Scenario == Idle {
 		c.validateIdle(bad)
+		return ps
+	}
+	if c.Scenario == Notify {
+		c.validateNotify(bad)
 		return ps
 	}
 	intIn("distinct", c.Distinct, 1, maxDistinct)
@@ -409,8 +437,11 @@ func (c Config) params() Params {
 		Watchers: c.Watchers, Contacts: c.Contacts, Distinct: c.Distinct,
 		Batch: c.Batch, Concurrency: c.Concurrency, Rate: c.Rate, Transport: c.Transport, Seed: c.Seed,
 	}
-	if c.Scenario == Fanout {
+	if c.Scenario == Fanout || c.Scenario == Notify {
 		p.Warmup = c.Warmup.String()
+	}
+	if c.Scenario == Notify {
+		p.Window, p.SIPListen, p.Streams = c.Window, c.SIPListen, c.Streams
 	}
 	if c.Scenario == Idle {
 		p.Connections, p.Users, p.Settle = c.Connections, c.Users, c.Settle.String()

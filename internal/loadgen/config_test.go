@@ -103,8 +103,8 @@ func TestParseArgsErrors(t *testing.T) {
 		args []string
 		want []string // every line of the error, in order
 	}{
-		{"no scenario", nil, []string{"missing SCENARIO: one of subscribe, fanout, lookup, churn, idle"}},
-		{"unknown scenario", []string{"storm"}, []string{`unknown SCENARIO "storm": want one of subscribe, fanout, lookup, churn, idle`}},
+		{"no scenario", nil, []string{"missing SCENARIO: one of subscribe, fanout, lookup, churn, idle, notify"}},
+		{"unknown scenario", []string{"storm"}, []string{`unknown SCENARIO "storm": want one of subscribe, fanout, lookup, churn, idle, notify`}},
 		{"flag of another scenario", args("subscribe", "--rate", "5"), []string{"subscribe: flag provided but not defined: -rate (see presenced bench subscribe --help)"}},
 		{"bad number", args("fanout", "--watchers", "many"), []string{`fanout: invalid value "many" for flag -watchers: parse error (see presenced bench fanout --help)`}},
 		{"positional after flags", args("lookup", "extra"), []string{`lookup: unexpected argument "extra" (flags follow the scenario)`}},

@@ -3,7 +3,8 @@
 // apps would, and summarises what it measured together with the server's
 // own metrics (RSS, backend watches, CPU, memory per idle connection). It never imports the server's
 // packages; it only speaks HTTP, WebSocket and SSE to the --target and
-// --admin addresses.
+// --admin addresses, and in the notify scenario SIP over the TCP
+// connections the server opens to its --sip-listen address.
 //
 // Time is the wall clock throughout: the tool measures real elapsed time,
 // and fan-out latency is receipt time minus the publish time carried in the
@@ -61,6 +62,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 		err = r.runChurn(ctx)
 	case Idle:
 		err = r.runIdle(ctx)
+	case Notify:
+		err = r.runNotify(ctx)
 	default:
 		err = fmt.Errorf("unknown scenario %q", cfg.Scenario)
 	}
@@ -97,6 +100,8 @@ type runner struct {
 	idle                     *IdleStats                // idle: all but HandshakeLatency
 	handshakes               Histogram                 // idle: dial + upgrade of the opened streams
 	idleConns                atomic.Pointer[idleConns] // idle: the streams, for progress
+	sip                      atomic.Pointer[sipServer] // notify: the SIP server, for progress and summary
+	sipDialogs               int                       // notify: dialogs held when the window opened
 
 	mu       sync.Mutex
 	warnings []string // guarded by mu
@@ -204,9 +209,17 @@ func (r *runner) progressLoop(ctx context.Context) {
 			}
 			ops, del := r.rec.totalOps(), r.rec.deliveries.Load()
 			dt := now.Sub(prev).Seconds()
-			fmt.Fprintf(r.out, "[%7.1fs] %-12s ops %d (%.0f/s)  deliveries %d (%.0f/s)  errors %d\n",
-				now.Sub(r.started).Seconds(), *r.phase.Load(), ops, float64(ops-prevOps)/dt,
-				del, float64(del-prevDel)/dt, r.rec.errTotal.Load())
+			if srv := r.sip.Load(); srv != nil { // NOTIFYs answered instead of client calls
+				ops = srv.counts.ok.Load() + srv.counts.other.Load()
+				dialogs, _ := srv.dialogCount()
+				fmt.Fprintf(r.out, "[%7.1fs] %-16s notifies answered %d (%.0f/s)  in flight %d  dialogs %d  deliveries %d (%.0f/s)  errors %d\n",
+					now.Sub(r.started).Seconds(), *r.phase.Load(), ops, float64(ops-prevOps)/dt, srv.inFlight(), dialogs,
+					del, float64(del-prevDel)/dt, r.rec.errTotal.Load())
+			} else {
+				fmt.Fprintf(r.out, "[%7.1fs] %-12s ops %d (%.0f/s)  deliveries %d (%.0f/s)  errors %d\n",
+					now.Sub(r.started).Seconds(), *r.phase.Load(), ops, float64(ops-prevOps)/dt,
+					del, float64(del-prevDel)/dt, r.rec.errTotal.Load())
+			}
 			prevOps, prevDel, prev = ops, del, now
 		}
 	}

@@ -53,9 +53,11 @@ type Summary struct {
 	// Server is read from the server's /metrics; nil when it could not be.
 	Server *ServerStats `json:"server"`
 	// Idle is the idle scenario's connections and server memory.
-	Idle     *IdleStats `json:"idle,omitempty"`
-	Cleanup  *Cleanup   `json:"cleanup,omitempty"`
-	Warnings []string   `json:"warnings"`
+	Idle *IdleStats `json:"idle,omitempty"`
+	// SIP is the notify scenario's dialogs and NOTIFYs.
+	SIP      *SIPStats `json:"sip,omitempty"`
+	Cleanup  *Cleanup  `json:"cleanup,omitempty"`
+	Warnings []string  `json:"warnings"`
 }
 
 // Params are the parameters of a run; zero values do not apply to it.
@@ -76,6 +78,10 @@ type Params struct {
 	Users       int      `json:"users,omitempty"`
 	Sources     []string `json:"sources,omitempty"`
 	Settle      string   `json:"settle,omitempty"`
+	// Notify.
+	Window    int    `json:"window,omitempty"`
+	SIPListen string `json:"sip_listen,omitempty"`
+	Streams   bool   `json:"streams,omitempty"`
 }
 
 // Latency summarises a histogram in milliseconds.
@@ -110,11 +116,16 @@ type ServerStats struct {
 	// CPUSeconds is the server's CPU time during the window.
 	CPUSeconds             float64 `json:"cpu_seconds"`
 	DeliveriesPerCPUSecond float64 `json:"deliveries_per_cpu_second,omitempty"`
-	ContactChanges         uint64  `json:"contact_changes"`   // changes the hub delivered
-	ServerDeliveries       uint64  `json:"server_deliveries"` // events queued to stream listeners
-	ListenerDrops          uint64  `json:"listener_drops"`
-	StreamDrops            uint64  `json:"stream_drops"`
-	CoalescedUpdates       uint64  `json:"coalesced_updates"`
+	// NotifiesPerCPUSecond (notify) is the NOTIFYs answered 2xx per
+	// second of the server's CPU time; SIPNotifies the NOTIFYs its SIP
+	// backend counted (presenced_sip_notifies_total).
+	NotifiesPerCPUSecond float64 `json:"notifies_per_cpu_second,omitempty"`
+	SIPNotifies          uint64  `json:"sip_notifies,omitempty"`
+	ContactChanges       uint64  `json:"contact_changes"`   // changes the hub delivered
+	ServerDeliveries     uint64  `json:"server_deliveries"` // events queued to stream listeners
+	ListenerDrops        uint64  `json:"listener_drops"`
+	StreamDrops          uint64  `json:"stream_drops"`
+	CoalescedUpdates     uint64  `json:"coalesced_updates"`
 	// StreamWrites are the server's writes of events to stream
 	// connections: ServerDeliveries / StreamWrites events per write.
 	StreamWrites uint64 `json:"stream_writes"`
@@ -166,7 +177,7 @@ func (r *runner) summary(interrupted bool) Summary {
 		s.LostDeliveries = s.ExpectedDeliveries - s.Deliveries
 	}
 	s.RequestLatency = latencyOf(&rec.reqLatency)
-	if r.cfg.Scenario == Fanout {
+	if r.cfg.Scenario == Fanout || (r.cfg.Scenario == Notify && r.cfg.Streams) {
 		l := latencyOf(&rec.deliveryLatency)
 		s.DeliveryLatency = &l
 	}
@@ -178,6 +189,12 @@ func (r *runner) summary(interrupted bool) Summary {
 	s.Errors.ByCode, s.Errors.ByTransport = rec.errorCounts()
 	s.Errors.Total = rec.errTotal.Load()
 	s.Server = r.serverStats(s.Deliveries)
+	if srv := r.sip.Load(); srv != nil {
+		s.SIP = r.sipSummary(srv, s.DurationSeconds)
+		if st := s.Server; st != nil && st.CPUSeconds > 0 {
+			st.NotifiesPerCPUSecond = float64(s.SIP.Answered2xx) / st.CPUSeconds
+		}
+	}
 	r.mu.Lock()
 	s.Warnings = append(s.Warnings, r.warnings...)
 	r.mu.Unlock()
@@ -210,6 +227,7 @@ func (r *runner) serverStats(deliveries uint64) *ServerStats {
 		StreamDrops:      uint64(delta(metricStreamDrops)),
 		CoalescedUpdates: uint64(delta(metricCoalesced)),
 		StreamWrites:     uint64(delta(metricStreamWrites)),
+		SIPNotifies:      uint64(delta(metricSIPNotifies)),
 	}
 	if st.CPUSeconds > 0 && deliveries > 0 {
 		st.DeliveriesPerCPUSecond = float64(deliveries) / st.CPUSeconds
@@ -257,7 +275,7 @@ func (s Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %-18s "+format+"\n", append([]any{name}, args...)...)
 	}
 	row("parameters", "%s", s.Parameters.text())
-	if s.Scenario != Idle { // it makes no client calls but the streams
+	if s.Scenario != Idle && s.Scenario != Notify { // they make no measured client calls
 		row("operations", "%s", strings.TrimSpace(fmt.Sprintf("%d (%.1f/s)  %s", s.Operations, s.OperationsPerSecond, counts(s.OperationsByKind))))
 	}
 	if s.Scenario == Subscribe {
@@ -269,11 +287,18 @@ func (s Summary) WriteText(w io.Writer) error {
 	if s.Idle != nil {
 		s.Idle.text(row)
 	}
+	if s.SIP != nil {
+		s.SIP.text(row)
+	}
 	if s.Scenario == Fanout {
 		row("deliveries", "%d (%.0f/s) of %d expected, %d lost", s.Deliveries, s.DeliveriesPerSecond, s.ExpectedDeliveries, s.LostDeliveries)
 		row("delivery latency", "%s", s.DeliveryLatency.text())
 	}
-	if s.Scenario != Idle {
+	if s.Scenario == Notify && s.DeliveryLatency != nil {
+		row("deliveries", "%d (%.0f/s) to the watchers' streams", s.Deliveries, s.DeliveriesPerSecond)
+		row("delivery latency", "%s", s.DeliveryLatency.text())
+	}
+	if s.Scenario != Idle && s.Scenario != Notify {
 		row("request latency", "%s", s.RequestLatency.text())
 	}
 	if s.Errors.Total == 0 {
@@ -292,10 +317,17 @@ func (s Summary) WriteText(w io.Writer) error {
 				st.BackendWatches, expected, st.BackendCapacity, st.WatchedContacts, st.WaitingContacts)
 		}
 		cpu := fmt.Sprintf("%.2fs", st.CPUSeconds)
-		if st.DeliveriesPerCPUSecond > 0 {
+		switch {
+		case st.NotifiesPerCPUSecond > 0:
+			cpu += fmt.Sprintf(" (%.0f NOTIFYs per CPU-second)", st.NotifiesPerCPUSecond)
+		case st.DeliveriesPerCPUSecond > 0:
 			cpu += fmt.Sprintf(" (%.0f deliveries per CPU-second)", st.DeliveriesPerCPUSecond)
 		}
 		row("server cpu", "%s", cpu)
+		if s.Scenario == Notify {
+			row("server counters", "sip notifies %d  contact changes %d  deliveries %d  coalesced %d  listener drops %d  stream drops %d",
+				st.SIPNotifies, st.ContactChanges, st.ServerDeliveries, st.CoalescedUpdates, st.ListenerDrops, st.StreamDrops)
+		}
 		if s.Scenario == Fanout {
 			row("server counters", "contact changes %d  deliveries %d  listener drops %d  stream drops %d  coalesced %d  stream writes %d%s",
 				st.ContactChanges, st.ServerDeliveries, st.ListenerDrops, st.StreamDrops, st.CoalescedUpdates, st.StreamWrites, perWrite(st))
@@ -349,6 +381,9 @@ func (p Params) text() string {
 	add("users", p.Users, p.Users > 0)
 	add("sources", strings.Join(p.Sources, ","), len(p.Sources) > 0)
 	add("settle", p.Settle, p.Settle != "")
+	add("window", p.Window, p.Window > 0)
+	add("sip-listen", p.SIPListen, p.SIPListen != "")
+	add("streams", p.Streams, p.SIPListen != "")
 	add("seed", p.Seed, p.Connections == 0) // idle draws nothing
 	return strings.Join(parts, " ")
 }

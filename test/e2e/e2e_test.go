@@ -430,14 +430,9 @@ func TestAllowlistAndEndpointPool(t *testing.T) {
 	if code := in.call("GET", in.admin+"/v1/admin/settings", bob, nil, &p); code != 403 {
 		t.Errorf("client token on the admin API: %d", code)
 	}
-	resp, err := in.http.Get(in.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := in.metrics()
 	for _, want := range []string{`presenced_endpoint_subscriptions{endpoint="ep-a"}`, "presenced_client_subscriptions 1", "presenced_watched_contacts 1", "presenced_waiting_contacts 0", "presenced_state_bus_dropped_total 0"} {
-		if !strings.Contains(string(metrics), want) {
+		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}

@@ -264,6 +264,21 @@ func (in *instance) call(method, url, token string, body any, out any) int {
 	return resp.StatusCode
 }
 
+// metrics returns the admin listener's /metrics text.
+func (in *instance) metrics() string {
+	in.t.Helper()
+	resp, err := in.http.Get(in.admin + "/metrics")
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return string(body)
+}
+
 // eventually polls f until it returns true or the deadline passes.
 func eventually(t *testing.T, what string, f func() bool) {
 	t.Helper()

@@ -3,8 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,18 +188,13 @@ func TestSIPEndpointPool(t *testing.T) {
 		return p.Availability == "Offline"
 	})
 
-	resp, err := in.http.Get(in.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := in.metrics()
 	for _, id := range ids {
-		if want := fmt.Sprintf("presenced_sip_subscriptions{endpoint=%q} 2\n", id); !strings.Contains(string(metrics), want) {
+		if want := fmt.Sprintf("presenced_sip_subscriptions{endpoint=%q} 2\n", id); !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if strings.Contains(string(metrics), "presenced_sip_notifies_total 0\n") || !strings.Contains(string(metrics), "presenced_sip_notifies_total ") {
+	if strings.Contains(metrics, "presenced_sip_notifies_total 0\n") || !strings.Contains(metrics, "presenced_sip_notifies_total ") {
 		t.Error("metrics count no NOTIFY")
 	}
 
@@ -258,4 +253,25 @@ func TestSIPServerRestart(t *testing.T) {
 		p := bob()
 		return p.Availability == "Busy" && p.Note == "back"
 	})
+	// The loss was counted, and refreshes (every 3 s) report their lag.
+	eventually(t, "a refresh lag observed", func() bool { return in.metric("presenced_sip_refresh_lag_seconds_count") > 0 })
+	if n := in.metric("presenced_sip_subscriptions_lost_total"); n < 1 {
+		t.Errorf("presenced_sip_subscriptions_lost_total = %v after a restart, want at least 1", n)
+	}
+}
+
+// metric returns the value of an unlabelled sample on the admin
+// listener's /metrics, or -1 when there is none.
+func (in *instance) metric(name string) float64 {
+	in.t.Helper()
+	for line := range strings.SplitSeq(in.metrics(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				in.t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return -1
 }

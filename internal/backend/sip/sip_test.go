@@ -127,3 +127,46 @@ presenced_sip_subscribe_failures_total{status="transport"} 1
 type nopSink struct{}
 
 func (nopSink) Update(string, status.Presence) {}
+
+// chanSink passes every update on.
+type chanSink chan status.Presence
+
+func (c chanSink) Update(_ string, p status.Presence) { c <- p }
+
+// TestPendingContact: where the presence server waits for the
+// presentity's authorisation, the contact is Unknown with reason pending.
+func TestPendingContact(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Options{Authorize: true})
+	b, err := sip.New(sip.Config{Server: k.Addr(), Expires: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := make(chanSink, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, sink) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	for { // Run may not have started yet
+		err := b.Watch(wctx, backend.Endpoint{ID: "sip:presence_test@example.com"}, "bob@example.com")
+		if err == nil {
+			break
+		}
+		if wctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case p := <-sink:
+		if want := status.UnknownBecause(status.Pending); p != want {
+			t.Errorf("pending contact reported as %+v, want %+v", p, want)
+		}
+	case <-wctx.Done():
+		t.Fatal("nothing reported for a pending subscription")
+	}
+}

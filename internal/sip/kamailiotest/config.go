@@ -123,6 +123,7 @@ type configData struct {
 	RequireClientCert bool
 
 	Auth              bool
+	Authorize         bool
 	RedirectTo        string
 	RedirectTransport string
 }
@@ -157,6 +158,7 @@ func (s *Server) render(dir string, run int) (string, error) {
 		VerifyClientCert:  s.opts.TLSVerifyClient,
 		RequireClientCert: s.opts.TLSRequireClient,
 		Auth:              len(s.opts.Auth) > 0,
+		Authorize:         s.opts.Authorize,
 		RedirectTo:        s.opts.RedirectTo,
 		RedirectTransport: strings.ToLower(s.opts.RedirectTransport),
 	}

@@ -87,6 +87,10 @@ type Options struct {
 	// request need not be the authenticated user (a trusted application
 	// publishes for its users).
 	Auth map[string]string
+	// Authorize turns presence_xml's force_active off: a watcher needs
+	// the presentity's authorisation (XCAP rules, none here), so new
+	// subscriptions stay pending.
+	Authorize bool
 	// RedirectTo makes the instance a Director: every SUBSCRIBE and
 	// PUBLISH outside a dialog is answered 302 with
 	// Contact: <sip:USER@RedirectTo;transport=RedirectTransport>, where

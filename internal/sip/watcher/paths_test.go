@@ -249,3 +249,32 @@ func testBusy(t *testing.T, k *kamailiotest.Server) {
 	k.SetBusy(t, false)
 	publishUntilSeen(t, w, rec, dave, "after-busy")
 }
+
+// TestWatcherPending subscribes where the presentity must authorise its
+// watchers and has not: the NOTIFY says pending, which is reported as
+// such (not as a presence), and the subscription is kept.
+func TestWatcherPending(t *testing.T) {
+	t.Parallel()
+	k := kamailiotest.Start(t, kamailiotest.Options{Authorize: true})
+	rec := newRecorder()
+	cfg := rec.config(k.Addr())
+	pending := make(chan string, 4)
+	cfg.Pending = func(from, to string) { pending <- from + " " + to }
+	w := newWatcher(t, cfg)
+	if err := w.Subscribe(context.Background(), gw, bob); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-pending:
+		if want := gw + " " + bob; got != want {
+			t.Errorf("pending reported for %q, want %q", got, want)
+		}
+	case n := <-rec.notes:
+		t.Fatalf("a pending subscription was reported as a presence: %s", n)
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no pending NOTIFY reported\n%s", k.LogTail(20))
+	}
+	if got := w.Subscriptions(); got != 1 {
+		t.Errorf("%d subscriptions held, want 1", got)
+	}
+}
