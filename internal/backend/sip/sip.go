@@ -78,10 +78,10 @@ type Backend struct {
 	running bool
 	sink    backend.Sink
 	watches map[watchKey]struct{}
-	// etags are the entity tags of this instance's publications, by
-	// user, so that a new PUBLISH modifies the user's publication rather
-	// than adding one.
-	etags map[string]string
+	// pubs are this instance's publications, by user: their entity tag,
+	// so that a new PUBLISH modifies the user's publication rather than
+	// adding one, and the timer that refreshes it before it expires.
+	pubs map[string]*publication
 	// tupleID names this instance's tuple in its publications. Kamailio
 	// keeps the older of two publications' tuples with the same id, so a
 	// publication made afresh (after a restart lost the entity tag) must
@@ -109,7 +109,7 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip backend: %w", err)
 	}
-	b := &Backend{cfg: cfg, log: log, m: m, watches: map[watchKey]struct{}{}, etags: map[string]string{},
+	b := &Backend{cfg: cfg, log: log, m: m, watches: map[watchKey]struct{}{}, pubs: map[string]*publication{},
 		tupleID: "pcd-" + hex.EncodeToString(id[:])}
 	w, err := watcher.New(watcher.Config{
 		Servers: cfg.Servers, Server: cfg.Server, TLS: cfg.TLS, Resolver: cfg.Resolver,
@@ -140,6 +140,9 @@ func (b *Backend) Run(ctx context.Context, sink backend.Sink) error {
 	<-ctx.Done()
 	b.mu.Lock()
 	b.running, b.sink = false, nil
+	for _, p := range b.pubs {
+		p.stop()
+	}
 	b.mu.Unlock()
 	if err := b.w.Close(); err != nil {
 		b.log.Debug("close watcher", "error", err)
@@ -193,25 +196,6 @@ func (b *Backend) Unwatch(ctx context.Context, ep backend.Endpoint, contact stri
 	if err := b.w.Unsubscribe(ctx, ep.ID, Address(contact)); err != nil {
 		return fmt.Errorf("sip backend: unwatch %s from %s: %w", contact, ep.ID, err)
 	}
-	return nil
-}
-
-// Publish PUBLISHes user's presence under the user's own SIP address.
-func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) error {
-	body, err := pidf.Build(Address(user), p, b.tupleID, b.cfg.Clock.Now())
-	if err != nil {
-		return fmt.Errorf("sip backend: publish %s: %w", user, err)
-	}
-	b.mu.RLock()
-	etag := b.etags[user]
-	b.mu.RUnlock()
-	pub, err := b.w.Publish(ctx, b.cfg.Primary, Address(user), body, etag, b.cfg.Expires)
-	if err != nil {
-		return fmt.Errorf("sip backend: %w", err)
-	}
-	b.mu.Lock()
-	b.etags[user] = pub.ETag
-	b.mu.Unlock()
 	return nil
 }
 

@@ -170,3 +170,47 @@ func TestPendingContact(t *testing.T) {
 		t.Fatal("nothing reported for a pending subscription")
 	}
 }
+
+// TestPublicationKept: a user's presence published with a short Expires
+// is refreshed, so a watcher that subscribes after several lifetimes
+// still sees it.
+func TestPublicationKept(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Options{})
+	b, err := sip.New(sip.Config{Server: k.Addr(), Expires: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, nopSink{}) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if err := b.Publish(ctx, "alice@example.com", status.Presence{Availability: status.Busy, Note: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * 2 * time.Second) // four lifetimes of the publication
+
+	notes := make(chan []byte, 4)
+	w, err := watcher.New(watcher.Config{Server: k.Addr(), Notify: func(_, _ string, body []byte) { notes <- body }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Subscribe(ctx, "sip:watcher@example.com", "sip:alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-notes:
+		doc, err := pidf.Parse(body)
+		if err != nil {
+			t.Fatalf("NOTIFY body %q: %v", body, err)
+		}
+		if got := doc.Presence(); got.Availability != status.Busy || got.Note != "kept" {
+			t.Errorf("alice after four publication lifetimes: %+v, want Busy \"kept\"", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no NOTIFY")
+	}
+}
