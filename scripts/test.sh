@@ -24,7 +24,10 @@ command -v ss >/dev/null || need+=(iproute2)
 # instances on loopback; the system service is not used).
 # openssl and keytool (openjdk-17-jre-headless) make the PKCS#12 files
 # of internal/certs and the SIP TLS tests.
-for pkg in kamailio kamailio-presence-modules kamailio-tls-modules openssl openjdk-17-jre-headless; do
+# Prosody (with prosody-modules for mod_privilege) and ejabberd for the XMPP
+# connector's tests.
+for pkg in kamailio kamailio-presence-modules kamailio-tls-modules openssl openjdk-17-jre-headless \
+  prosody prosody-modules ejabberd; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
