@@ -136,6 +136,75 @@ type BackendConfig struct {
 	MaxSubscriptionsPerEndpoint int `koanf:"max_subscriptions_per_endpoint"`
 	// SIP configures the SIP SIMPLE connector (Kind "sip").
 	SIP SIPConfig `koanf:"sip"`
+	// XMPP configures the XMPP connector (Kind "xmpp").
+	XMPP XMPPConfig `koanf:"xmpp"`
+}
+
+// XMPP connector modes.
+const (
+	// XMPPComponent: presenced is an XEP-0114 component with XEP-0356
+	// privileges and sees users' presence without their credentials.
+	XMPPComponent = "component"
+	// XMPPAccounts: each endpoint is an XMPP account holding roster
+	// subscriptions to the contacts placed on it.
+	XMPPAccounts = "accounts"
+)
+
+// XMPPConfig configures the XMPP connector. The endpoints are derived from
+// the clusters (backend.endpoints must be empty): in component mode one per
+// cluster, its component address; in accounts mode every account, in order.
+type XMPPConfig struct {
+	// Mode is component or accounts. Default component.
+	Mode string `koanf:"mode"`
+	// Clusters are the XMPP servers, each serving listed email domains.
+	// Only a config file can set them. Default none (required with kind
+	// xmpp).
+	Clusters []XMPPCluster `koanf:"clusters"`
+	// KeepAlive is the interval of XEP-0199 pings to each server; an
+	// unanswered one drops the connection, which is then re-established.
+	// 1s..5m. Default 30s.
+	KeepAlive time.Duration `koanf:"keepalive"`
+}
+
+// XMPPCluster is one XMPP server (or cluster behind one address).
+type XMPPCluster struct {
+	// Name labels the cluster in logs, metrics and /readyz. Required,
+	// unique.
+	Name string `koanf:"name"`
+	// Domains are the email domains whose contacts this cluster serves;
+	// empty means every domain no other cluster lists (at most one
+	// cluster may leave it empty).
+	Domains []string `koanf:"domains"`
+	// Server is host:port: the component listener (component mode) or
+	// the client (c2s) port (accounts mode). Required.
+	Server string `koanf:"server"`
+	// TLS is starttls, direct or none. Default starttls in accounts mode
+	// (where none is refused) and direct in component mode.
+	TLS string `koanf:"tls"`
+	// TrustStore is a directory (or file) of CA and server certificates,
+	// PEM or DER; default the system roots.
+	TrustStore string `koanf:"trust_store"`
+	// ServerName is the name the server certificate must carry; default
+	// the server's host.
+	ServerName string `koanf:"server_name"`
+	// XMPPDomain is the domain of contacts' JIDs (local part of the email
+	// @ XMPPDomain) when no directory resolves them; default the email's
+	// own domain.
+	XMPPDomain string `koanf:"xmpp_domain"`
+	// Component is the component's address (component mode), e.g.
+	// presence.example.com.
+	Component string `koanf:"component"`
+	// Secret is the component secret; SecretFile holds it instead.
+	// Never logged.
+	Secret     string `koanf:"secret"`
+	SecretFile string `koanf:"secret_file"`
+	// Accounts are the endpoint accounts' bare JIDs (accounts mode),
+	// filled in order.
+	Accounts []string `koanf:"accounts"`
+	// Password is the accounts' password; PasswordFile holds it instead.
+	// Never logged.
+	Password     string `koanf:"password"`
+	PasswordFile string `koanf:"password_file"`
 }
 
 // SIPConfig configures the SIP SIMPLE connector. With kind sip the
@@ -340,6 +409,7 @@ func Default() Config {
 			Kind:                        BackendNative,
 			MaxSubscriptionsPerEndpoint: 1000,
 			SIP:                         SIPConfig{Transport: "tls", EndpointCount: 1, Expires: 10 * time.Minute, KeepAlive: 15 * time.Second},
+			XMPP:                        XMPPConfig{Mode: XMPPComponent, KeepAlive: 30 * time.Second},
 		},
 		Push: PushConfig{
 			Timeout:     5 * time.Second,

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,36 +16,40 @@ import (
 // set decodes raw (a YAML value, or a string from the environment or a
 // flag) into l's field of c. On error c is unchanged.
 func (l leaf) set(c *Config, raw any) error {
-	f := l.field(c)
-	switch l.kind {
+	return setValue(l.field(c), l.kind, raw)
+}
+
+// setValue decodes raw into f, a field of kind k; on error f is unchanged.
+func setValue(f reflect.Value, k kind, raw any) error {
+	switch k {
 	case kindString:
 		s, ok := scalarString(raw)
 		if !ok {
-			return typeError(l.kind, raw)
+			return typeError(k, raw)
 		}
 		f.SetString(s)
 	case kindBool:
 		b, ok := asBool(raw)
 		if !ok {
-			return typeError(l.kind, raw)
+			return typeError(k, raw)
 		}
 		f.SetBool(b)
 	case kindInt:
 		n, ok := asInt(raw)
 		if !ok || f.OverflowInt(n) {
-			return typeError(l.kind, raw)
+			return typeError(k, raw)
 		}
 		f.SetInt(n)
 	case kindFloat:
 		x, ok := asFloat(raw)
 		if !ok {
-			return typeError(l.kind, raw)
+			return typeError(k, raw)
 		}
 		f.SetFloat(x)
 	case kindDuration:
 		d, ok := asDuration(raw)
 		if !ok {
-			return typeError(l.kind, raw)
+			return typeError(k, raw)
 		}
 		f.SetInt(int64(d))
 	case kindList:
@@ -51,11 +58,63 @@ func (l leaf) set(c *Config, raw any) error {
 			if items, isList := raw.([]any); isList {
 				return fmt.Errorf("list items must be strings, got %s", describe(firstNonScalar(items)))
 			}
-			return typeError(l.kind, raw)
+			return typeError(k, raw)
 		}
 		f.Set(reflect.ValueOf(list))
+	case kindTables:
+		v, err := asTables(f.Type(), raw)
+		if err != nil {
+			return err
+		}
+		f.Set(v)
 	}
 	return nil
+}
+
+// asTables decodes a YAML list of mappings into a slice of type t (of
+// structs with koanf-tagged scalar and list fields). Every problem is
+// reported, each naming the item (from 1) and its key.
+func asTables(t reflect.Type, raw any) (reflect.Value, error) {
+	if _, isString := raw.(string); isString {
+		return reflect.Value{}, errors.New("expected a list of mappings: set it in the config file")
+	}
+	items, ok := raw.([]any)
+	if !ok {
+		return reflect.Value{}, fmt.Errorf("expected a list of mappings, got %s", describe(raw))
+	}
+	elem := t.Elem()
+	fields := map[string]int{}
+	for i := range elem.NumField() {
+		fields[elem.Field(i).Tag.Get("koanf")] = i
+	}
+	out := reflect.MakeSlice(t, 0, len(items))
+	var errs []error
+	for n, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			errs = append(errs, fmt.Errorf("item %d: expected a mapping, got %s", n+1, describe(item)))
+			continue
+		}
+		v := reflect.New(elem).Elem()
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			i, known := fields[key]
+			if !known {
+				errs = append(errs, fmt.Errorf("item %d: unknown key %q%s", n+1, key, didYouMean(key, slices.Sorted(maps.Keys(fields)))))
+				continue
+			}
+			if m[key] == nil {
+				continue
+			}
+			if err := setValue(v.Field(i), kindOf(elem.Field(i).Type), m[key]); err != nil {
+				errs = append(errs, fmt.Errorf("item %d: %s: %w", n+1, key, err))
+			}
+		}
+		out = reflect.Append(out, v)
+	}
+	if len(errs) > 0 {
+		return reflect.Value{}, errors.Join(errs...)
+	}
+	return out, nil
 }
 
 // typeError says that raw is not a valid value of kind k, e.g.

@@ -26,6 +26,10 @@ const (
 	kindFloat
 	kindDuration
 	kindList
+	// kindTables is a list of mappings decoded into a slice of structs
+	// whose fields are scalars or lists (e.g. backend.xmpp.clusters);
+	// only a config file can set it.
+	kindTables
 )
 
 // String names the kind as messages say it ("expected a duration").
@@ -41,6 +45,8 @@ func (k kind) String() string {
 		return "duration"
 	case kindList:
 		return "list of strings"
+	case kindTables:
+		return "list of mappings"
 	default:
 		return "string"
 	}
@@ -98,12 +104,31 @@ func (r *registry) walk(t reflect.Type, prefix string, index []int) {
 		}
 		path := prefix + name
 		idx := append(slices.Clone(index), i)
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+			checkTable(f.Type.Elem())
+			r.leaves = append(r.leaves, leaf{path: path, env: EnvName(path), index: idx, kind: kindTables})
+			continue
+		}
 		if f.Type.Kind() == reflect.Struct {
 			r.sections[path] = true
 			r.walk(f.Type, path+".", idx)
 			continue
 		}
 		r.leaves = append(r.leaves, leaf{path: path, env: EnvName(path), index: idx, kind: kindOf(f.Type)})
+	}
+}
+
+// checkTable panics unless every field of a table's struct t has a koanf
+// tag and a scalar or list type.
+func checkTable(t reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("koanf") == "" {
+			panic(fmt.Sprintf("config: field %s.%s has no koanf tag", t.Name(), f.Name))
+		}
+		if k := kindOf(f.Type); k == kindTables {
+			panic(fmt.Sprintf("config: table %s nests a table in %s", t.Name(), f.Name))
+		}
 	}
 }
 

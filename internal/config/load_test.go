@@ -378,3 +378,59 @@ func TestProblemsError(t *testing.T) {
 		t.Errorf("Error() = %q", got)
 	}
 }
+
+// TestXMPPClusters: backend.xmpp.clusters is a list of mappings that only a
+// config file sets; every problem in an item names the item and its key;
+// secrets are redacted.
+func TestXMPPClusters(t *testing.T) {
+	path := writeConfig(t, `backend:
+  kind: xmpp
+  xmpp:
+    clusters:
+      - name: main
+        domains: [example.com, corp.example.com]
+        server: 127.0.0.1:5347
+        tls: none
+        component: presence.example.com
+        secret: s3cret
+`)
+	got, err := config.Load(config.Source{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []config.XMPPCluster{{
+		Name: "main", Domains: []string{"example.com", "corp.example.com"}, Server: "127.0.0.1:5347",
+		TLS: "none", Component: "presence.example.com", Secret: "s3cret",
+	}}
+	if diff := cmp.Diff(want, got.Backend.XMPP.Clusters); diff != "" {
+		t.Errorf("clusters (-want +got):\n%s", diff)
+	}
+	red := got.Redacted()["backend.xmpp.clusters"].([]map[string]any)
+	if red[0]["secret"] != config.RedactedValue || red[0]["name"] != "main" {
+		t.Errorf("Redacted clusters = %v, want the secret redacted and the name kept", red)
+	}
+
+	bad := writeConfig(t, `backend:
+  xmpp:
+    clusters:
+      - name: main
+        sever: x
+        domains: {a: b}
+      - plain
+`)
+	_, err = config.Load(config.Source{File: bad})
+	msgs := problemsOf(t, err)
+	if len(msgs) != 1 || msgs[0].Key != "backend.xmpp.clusters" {
+		t.Fatalf("problems %v, want one for backend.xmpp.clusters", msgs)
+	}
+	for _, want := range []string{`item 1: domains: expected a list of strings, got a mapping`, `item 1: unknown key "sever" (did you mean server?)`, `item 2: expected a mapping, got "plain"`} {
+		if !strings.Contains(msgs[0].Message, want) {
+			t.Errorf("problem %q lacks %q", msgs[0].Message, want)
+		}
+	}
+
+	_, err = config.Load(config.Source{Env: []string{"PRESENCED_BACKEND_XMPP_CLUSTERS=main"}})
+	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Message, "set it in the config file") {
+		t.Errorf("clusters from the environment: %v, want a problem saying to use the config file", ps)
+	}
+}

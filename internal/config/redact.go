@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ func (c Config) Redacted() map[string]any {
 		case []string:
 			out[l.path] = append([]string{}, v...)
 		default:
+			if l.kind == kindTables {
+				out[l.path] = redactTables(l.path, l.field(&c))
+				continue
+			}
 			out[l.path] = v
 		}
 	}
@@ -46,4 +51,29 @@ func redactString(path, v string) string {
 		}
 	}
 	return v
+}
+
+// redactTables renders a table list as a list of mappings by koanf key,
+// with secrets redacted as Redacted does for plain keys.
+func redactTables(path string, list reflect.Value) []map[string]any {
+	out := make([]map[string]any, 0, list.Len())
+	for i := range list.Len() {
+		item := list.Index(i)
+		m := map[string]any{}
+		for j := range item.NumField() {
+			key := item.Type().Field(j).Tag.Get("koanf")
+			switch v := item.Field(j).Interface().(type) {
+			case string:
+				m[key] = redactString(path+"."+key, v)
+			case time.Duration:
+				m[key] = v.String()
+			case []string:
+				m[key] = append([]string{}, v...)
+			default:
+				m[key] = v
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -78,6 +78,13 @@ func (b BackendConfig) validate(ps *Problems) {
 	durationBetween(ps, "backend.sip.expires", b.SIP.Expires, 2*time.Second, 24*time.Hour)
 	durationBetween(ps, "backend.sip.keepalive", b.SIP.KeepAlive, time.Second, 5*time.Minute)
 	between(ps, "backend.sip.endpoint_count", b.SIP.EndpointCount, 1, 100)
+	durationBetween(ps, "backend.xmpp.keepalive", b.XMPP.KeepAlive, time.Second, 5*time.Minute)
+	if b.Kind == BackendXMPP {
+		if len(b.Endpoints) > 0 {
+			ps.add("backend.endpoints", "must be empty with kind xmpp (the endpoints are the clusters' components or accounts)")
+		}
+		b.XMPP.validate(ps)
+	}
 	if b.Kind != BackendSIP {
 		return
 	}
@@ -117,6 +124,83 @@ func (c SIPConfig) validate(ps *Problems, defaultEndpoints bool) {
 	}
 	if c.Auth.Username != "" && c.Auth.Password == "" && c.Auth.PasswordFile == "" {
 		ps.add("backend.sip.auth.password", "is required with backend.sip.auth.username")
+	}
+}
+
+func (x XMPPConfig) validate(ps *Problems) {
+	oneOf(ps, "backend.xmpp.mode", x.Mode, XMPPComponent, XMPPAccounts)
+	const key = "backend.xmpp.clusters"
+	if len(x.Clusters) == 0 {
+		ps.add(key, "at least one cluster is required with kind xmpp")
+	}
+	names, domains, catchAll, accounts := map[string]bool{}, map[string]string{}, "", map[string]bool{}
+	for i, c := range x.Clusters {
+		item := func(format string, args ...any) {
+			ps.add(key, "item %d (%q): "+format, append([]any{i + 1, c.Name}, args...)...)
+		}
+		switch {
+		case c.Name == "":
+			item("name is required")
+		case names[c.Name]:
+			item("name is used by another cluster")
+		}
+		names[c.Name] = true
+		if _, port, err := net.SplitHostPort(c.Server); err != nil || port == "" {
+			item("server must be host:port, got %q", c.Server)
+		}
+		if len(c.Domains) == 0 {
+			if catchAll != "" {
+				item("domains is empty, as in cluster %q: only one cluster may serve every other domain", catchAll)
+			}
+			catchAll = c.Name
+		}
+		for _, d := range c.Domains {
+			d = strings.ToLower(d)
+			if err := allowlist.Validate(d); err != nil {
+				item("domains: %v", err)
+			} else if other, dup := domains[d]; dup {
+				item("domain %q is served by cluster %q too", d, other)
+			}
+			domains[d] = c.Name
+		}
+		if c.TLS != "" {
+			oneOf(ps, key, c.TLS, "starttls", "direct", "none")
+		}
+		if c.Secret != "" && c.SecretFile != "" {
+			item("set secret or secret_file, not both")
+		}
+		if c.Password != "" && c.PasswordFile != "" {
+			item("set password or password_file, not both")
+		}
+		switch x.Mode {
+		case XMPPComponent:
+			if c.Component == "" {
+				item("component is required in component mode")
+			}
+			if c.Secret == "" && c.SecretFile == "" {
+				item("secret or secret_file is required in component mode")
+			}
+		case XMPPAccounts:
+			if len(c.Accounts) == 0 {
+				item("accounts is required in accounts mode")
+			}
+			if c.Password == "" && c.PasswordFile == "" {
+				item("password or password_file is required in accounts mode")
+			}
+			if c.TLS == "none" {
+				item("tls none is refused in accounts mode (passwords would cross the network in clear)")
+			}
+			for _, a := range c.Accounts {
+				local, domain, ok := strings.Cut(a, "@")
+				switch {
+				case !ok || local == "" || domain == "" || strings.ContainsAny(a, "/ \t"):
+					item("account %q is not a bare JID (local@domain)", a)
+				case accounts[a]:
+					item("account %q is listed twice", a)
+				}
+				accounts[a] = true
+			}
+		}
 	}
 }
 

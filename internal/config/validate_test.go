@@ -149,7 +149,31 @@ func TestValidateRules(t *testing.T) {
 			{Key: "backend.endpoints", Message: `entry 1 ("presence_a") must be a sip: or sips: URI with kind sip`},
 			{Key: "backend.endpoints", Message: `entry 2 ("sip:<x>@example.com") must be a sip: or sips: URI with kind sip`},
 		}},
-		{"backend xmpp", func(c *config.Config) { c.Backend.Kind = config.BackendXMPP }, nil},
+		{"backend xmpp", func(c *config.Config) {
+			c.Backend.Kind = config.BackendXMPP
+			c.Backend.XMPP.Clusters = []config.XMPPCluster{{Name: "main", Server: "127.0.0.1:5347", Component: "presence.example.com", Secret: "s"}}
+		}, nil},
+		{"backend xmpp without clusters", func(c *config.Config) { c.Backend.Kind = config.BackendXMPP }, p("backend.xmpp.clusters", "at least one cluster is required with kind xmpp")},
+		{"backend xmpp clusters at fault", func(c *config.Config) {
+			c.Backend.Kind, c.Backend.XMPP.Mode = config.BackendXMPP, config.XMPPAccounts
+			c.Backend.Endpoints = []string{"x"}
+			c.Backend.XMPP.Clusters = []config.XMPPCluster{
+				{Name: "a", Server: "a.example.com:5222", Accounts: []string{"ep1@a.example.com", "ep1@a.example.com"}, Password: "p", TLS: "none"},
+				{Name: "a", Server: "b.example.com", Domains: []string{"a.example.com", "bad..com"}, Accounts: []string{"ep/1"}},
+				{Name: "c", Server: "c.example.com:5222", Domains: []string{"A.example.com"}, Accounts: []string{"ep@c"}, PasswordFile: "f", Password: "p"},
+			}
+		}, config.Problems{
+			{Key: "backend.endpoints", Message: "must be empty with kind xmpp (the endpoints are the clusters' components or accounts)"},
+			{Key: "backend.xmpp.clusters", Message: `item 1 ("a"): account "ep1@a.example.com" is listed twice`},
+			{Key: "backend.xmpp.clusters", Message: `item 1 ("a"): tls none is refused in accounts mode (passwords would cross the network in clear)`},
+			{Key: "backend.xmpp.clusters", Message: `item 2 ("a"): account "ep/1" is not a bare JID (local@domain)`},
+			{Key: "backend.xmpp.clusters", Message: `item 2 ("a"): domains: domain "bad..com": empty label`},
+			{Key: "backend.xmpp.clusters", Message: `item 2 ("a"): name is used by another cluster`},
+			{Key: "backend.xmpp.clusters", Message: `item 2 ("a"): password or password_file is required in accounts mode`},
+			{Key: "backend.xmpp.clusters", Message: `item 2 ("a"): server must be host:port, got "b.example.com"`},
+			{Key: "backend.xmpp.clusters", Message: `item 3 ("c"): domain "a.example.com" is served by cluster "a" too`},
+			{Key: "backend.xmpp.clusters", Message: `item 3 ("c"): set password or password_file, not both`},
+		}},
 		{"backend unknown", func(c *config.Config) { c.Backend.Kind = "lync" }, p("backend.kind", `must be one of native, sip, xmpp, got "lync"`)},
 		{"endpoints valid", func(c *config.Config) { c.Backend.Endpoints = []string{"a", "b"} }, nil},
 		{"endpoints empty and duplicate", func(c *config.Config) { c.Backend.Endpoints = []string{"a", " ", "a"} }, config.Problems{
