@@ -1,0 +1,274 @@
+package account
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxStanzaSize bounds one top-level stream element (a stanza, the stream
+// features, a SASL challenge) in bytes, the whitespace before it included.
+// A larger element ends the stream with ErrStanzaTooLarge.
+const MaxStanzaSize = 64 << 10
+
+// XMPP namespaces (RFC 6120, RFC 6121, XEP-0199).
+const (
+	nsStream  = "http://etherx.jabber.org/streams"
+	nsClient  = "jabber:client"
+	nsTLS     = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsSASL    = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsBind    = "urn:ietf:params:xml:ns:xmpp-bind"
+	nsSession = "urn:ietf:params:xml:ns:xmpp-session"
+	nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsStreams = "urn:ietf:params:xml:ns:xmpp-streams"
+	nsRoster  = "jabber:iq:roster"
+	nsPing    = "urn:xmpp:ping"
+)
+
+// errStreamClosed reports that the server ended its stream with
+// </stream:stream>.
+var errStreamClosed = errors.New("server closed the stream")
+
+// recorder is the byte source of a stream's decoder. encoding/xml reads an
+// io.ByteReader byte by byte without buffering of its own, so the recorder
+// holds exactly the bytes the decoder has consumed since the last mark:
+// the raw text of the element being read. It refuses to hold more than
+// limit bytes, which bounds the decoder's memory too.
+type recorder struct {
+	r     *bufio.Reader
+	buf   []byte // bytes consumed since base
+	base  int64  // stream offset of buf[0]
+	limit int
+	err   error // the first error of r, which the decoder may hide
+}
+
+// ReadByte implements io.ByteReader.
+func (r *recorder) ReadByte() (byte, error) {
+	if len(r.buf) >= r.limit {
+		return 0, ErrStanzaTooLarge
+	}
+	b, err := r.r.ReadByte()
+	if err != nil {
+		if r.err == nil {
+			r.err = err
+		}
+		return 0, err
+	}
+	r.buf = append(r.buf, b)
+	return b, nil
+}
+
+// Read implements io.Reader (the decoder uses only ReadByte).
+func (r *recorder) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	b, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	p[0] = b
+	return 1, nil
+}
+
+// mark forgets the bytes before stream offset off.
+func (r *recorder) mark(off int64) {
+	n := copy(r.buf, r.buf[off-r.base:])
+	r.buf = r.buf[:n]
+	r.base = off
+}
+
+// slice returns a copy of the bytes between stream offsets from and to.
+func (r *recorder) slice(from, to int64) []byte {
+	return bytes.Clone(r.buf[from-r.base : to-r.base])
+}
+
+// element is one top-level element of the server's stream.
+type element struct {
+	start xml.StartElement // its start tag, names resolved
+	raw   []byte           // its text as received, leading whitespace trimmed
+}
+
+// attr returns the value of the unqualified attribute name, or "".
+func (e element) attr(name string) string {
+	for _, a := range e.start.Attr {
+		if a.Name.Space == "" && a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// is reports whether the element is space:local.
+func (e element) is(space, local string) bool {
+	return e.start.Name.Space == space && e.start.Name.Local == local
+}
+
+// decode unmarshals the element into v. The raw text may use prefixes
+// declared on the stream header (stream:features); encoding/xml then keeps
+// the prefix as the namespace, which the types here do not depend on.
+func (e element) decode(v any) error {
+	return xml.Unmarshal(e.raw, v)
+}
+
+// reader reads one XMPP stream from the server: its header, then one
+// top-level element at a time.
+type reader struct {
+	rec *recorder
+	dec *xml.Decoder
+}
+
+// newReader starts reading a new stream (after connect, STARTTLS or SASL)
+// from r.
+func newReader(r io.Reader) *reader {
+	rec := &recorder{r: bufio.NewReaderSize(r, 4096), limit: MaxStanzaSize}
+	dec := xml.NewDecoder(rec)
+	dec.Strict = true
+	return &reader{rec: rec, dec: dec}
+}
+
+// header reads up to and including the server's <stream:stream> tag.
+func (r *reader) header() (xml.StartElement, error) {
+	for {
+		r.rec.mark(r.dec.InputOffset())
+		tok, err := r.dec.Token()
+		if err != nil {
+			return xml.StartElement{}, fmt.Errorf("read stream header: %w", r.readErr(err))
+		}
+		switch t := tok.(type) {
+		case xml.ProcInst:
+			if t.Target != "xml" {
+				return xml.StartElement{}, fmt.Errorf("read stream header: %w: processing instruction", ErrProtocol)
+			}
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) != 0 {
+				return xml.StartElement{}, fmt.Errorf("read stream header: %w: text before the stream", ErrProtocol)
+			}
+		case xml.StartElement:
+			if t.Name.Space != nsStream || t.Name.Local != "stream" {
+				return xml.StartElement{}, fmt.Errorf("read stream header: %w: got <%s>", ErrProtocol, t.Name.Local)
+			}
+			return t.Copy(), nil
+		default:
+			return xml.StartElement{}, fmt.Errorf("read stream header: %w: unexpected %T", ErrProtocol, tok)
+		}
+	}
+}
+
+// next reads the next top-level element, skipping whitespace between
+// elements (whitespace keepalives). It returns errStreamClosed at
+// </stream:stream> and a *StreamError for <stream:error/>.
+func (r *reader) next() (element, error) {
+	for {
+		begin := r.dec.InputOffset()
+		r.rec.mark(begin)
+		tok, err := r.dec.Token()
+		if err != nil {
+			return element{}, r.readErr(err)
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) != 0 {
+				return element{}, fmt.Errorf("%w: text between stanzas", ErrProtocol)
+			}
+		case xml.EndElement:
+			return element{}, errStreamClosed
+		case xml.StartElement:
+			start := t.Copy()
+			if err := r.skipElement(); err != nil {
+				return element{}, err
+			}
+			raw := bytes.TrimLeft(r.rec.slice(begin, r.dec.InputOffset()), " \t\r\n")
+			el := element{start: start, raw: raw}
+			if el.is(nsStream, "error") {
+				return element{}, streamError(el)
+			}
+			return el, nil
+		default:
+			// Comments, processing instructions and DTDs are forbidden in
+			// XMPP streams (RFC 6120 section 11.1).
+			return element{}, fmt.Errorf("%w: %T in the stream", ErrProtocol, tok)
+		}
+	}
+}
+
+// skipElement consumes tokens up to the end of the element whose start
+// was just read, refusing what XMPP forbids inside stanzas.
+func (r *reader) skipElement() error {
+	for depth := 1; depth > 0; {
+		tok, err := r.dec.Token()
+		if err != nil {
+			return r.readErr(err)
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+		default:
+			return fmt.Errorf("%w: %T in a stanza", ErrProtocol, tok)
+		}
+	}
+	return nil
+}
+
+// readErr maps a decoder error: a failed read of the connection is
+// reported as such (encoding/xml turns io.EOF inside an element into a
+// syntax error), with io.EOF meaning the connection ended without
+// </stream:stream>; a too-large element keeps its sentinel; a syntax
+// error is a protocol error.
+func (r *reader) readErr(err error) error {
+	var syn *xml.SyntaxError
+	switch rerr := r.rec.err; {
+	case rerr == io.EOF:
+		return io.ErrUnexpectedEOF
+	case rerr != nil:
+		return rerr
+	case errors.Is(err, ErrStanzaTooLarge):
+		return ErrStanzaTooLarge
+	case errors.As(err, &syn):
+		return fmt.Errorf("%w: %v", ErrProtocol, syn)
+	case errors.Is(err, io.EOF):
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// conditionXML is any element with children, for error conditions.
+type conditionXML struct {
+	Type     string `xml:"type,attr"`
+	Text     string `xml:"text"`
+	Children []struct {
+		XMLName xml.Name
+	} `xml:",any"`
+}
+
+// condition returns the local name of the first child in space.
+func (c conditionXML) condition(space string) string {
+	for _, ch := range c.Children {
+		if ch.XMLName.Space == space {
+			return ch.XMLName.Local
+		}
+	}
+	return "undefined-condition"
+}
+
+// streamError converts a <stream:error/> element.
+func streamError(el element) error {
+	var c conditionXML
+	if err := el.decode(&c); err != nil {
+		return fmt.Errorf("%w: unreadable stream error: %v", ErrProtocol, err)
+	}
+	return &StreamError{Condition: c.condition(nsStreams), Text: c.Text}
+}
+
+// escape returns s escaped for XML text and attribute values.
+func escape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s)) // writes to a bytes.Buffer never fail
+	return b.String()
+}
