@@ -74,7 +74,7 @@ func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Lo
 		}
 		return b, nil
 	case config.BackendXMPP:
-		return nil, fmt.Errorf("backend.kind %q is not available in this build yet", cfg.Backend.Kind)
+		return newXMPPBackend(cfg, backendOptions{clk: clk, log: log, reg: reg})
 	}
 	return nil, fmt.Errorf("backend.kind %q is unknown", cfg.Backend.Kind)
 }
@@ -85,8 +85,17 @@ func endpointIDs(cfg config.Config) []string {
 		return cfg.Backend.Endpoints
 	case cfg.Backend.Kind == config.BackendSIP:
 		return DefaultSIPEndpoints(hostname(), cfg.Backend.SIP.Domain, cfg.Backend.SIP.EndpointCount)
+	case cfg.Backend.Kind == config.BackendXMPP:
+		return xmppEndpoints(cfg.Backend.XMPP)
 	}
 	return []string{DefaultEndpoint}
+}
+
+// backendOptions are what every connector is built with.
+type backendOptions struct {
+	clk clock.Clock
+	log *slog.Logger
+	reg prometheus.Registerer
 }
 
 // DefaultSIPEndpoints are the n SIP identities used when no endpoint is

@@ -198,6 +198,11 @@ type XMPPCluster struct {
 	// Never logged.
 	Secret     string `koanf:"secret"`
 	SecretFile string `koanf:"secret_file"`
+	// NoInitialPresence says the server does not send the presence of
+	// users already online when the component connects (ejabberd): such a
+	// user is Unknown with reason pending until its next presence or an
+	// answered probe, instead of Offline (component mode). Default false.
+	NoInitialPresence bool `koanf:"no_initial_presence"`
 	// Accounts are the endpoint accounts' bare JIDs (accounts mode),
 	// filled in order.
 	Accounts []string `koanf:"accounts"`

@@ -180,6 +180,9 @@ func (x XMPPConfig) validate(ps *Problems) {
 			if c.Secret == "" && c.SecretFile == "" {
 				item("secret or secret_file is required in component mode")
 			}
+			if c.XMPPDomain == "" && len(c.Domains) == 0 {
+				item("xmpp_domain or domains is required in component mode (the domain that grants the privileges)")
+			}
 		case XMPPAccounts:
 			if len(c.Accounts) == 0 {
 				item("accounts is required in accounts mode")

@@ -151,7 +151,7 @@ func TestValidateRules(t *testing.T) {
 		}},
 		{"backend xmpp", func(c *config.Config) {
 			c.Backend.Kind = config.BackendXMPP
-			c.Backend.XMPP.Clusters = []config.XMPPCluster{{Name: "main", Server: "127.0.0.1:5347", Component: "presence.example.com", Secret: "s"}}
+			c.Backend.XMPP.Clusters = []config.XMPPCluster{{Name: "main", Server: "127.0.0.1:5347", Component: "presence.example.com", Secret: "s", XMPPDomain: "example.com"}}
 		}, nil},
 		{"backend xmpp without clusters", func(c *config.Config) { c.Backend.Kind = config.BackendXMPP }, p("backend.xmpp.clusters", "at least one cluster is required with kind xmpp")},
 		{"backend xmpp clusters at fault", func(c *config.Config) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,6 +64,9 @@ type instance struct {
 	client  string // base URL of the client listener
 	admin   string // base URL of the admin listener
 	http    *http.Client
+	// notReady makes start wait for /healthz only: the test expects
+	// /readyz to fail.
+	notReady bool
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -183,7 +187,11 @@ func (in *instance) start() {
 	in.t.Cleanup(func() { in.stop() })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := in.http.Get(in.admin + "/readyz")
+		readyPath := "/readyz"
+		if in.notReady {
+			readyPath = "/healthz" // the test expects /readyz to fail
+		}
+		resp, err := in.http.Get(in.admin + readyPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -277,6 +285,22 @@ func (in *instance) metrics() string {
 		in.t.Fatal(err)
 	}
 	return string(body)
+}
+
+// metric returns the value of a sample on the admin listener's
+// /metrics (a name, with its labels as exposed), or -1 when there is none.
+func (in *instance) metric(name string) float64 {
+	in.t.Helper()
+	for line := range strings.SplitSeq(in.metrics(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				in.t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return -1
 }
 
 // eventually polls f until it returns true or the deadline passes.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -258,20 +257,4 @@ func TestSIPServerRestart(t *testing.T) {
 	if n := in.metric("presenced_sip_subscriptions_lost_total"); n < 1 {
 		t.Errorf("presenced_sip_subscriptions_lost_total = %v after a restart, want at least 1", n)
 	}
-}
-
-// metric returns the value of an unlabelled sample on the admin
-// listener's /metrics, or -1 when there is none.
-func (in *instance) metric(name string) float64 {
-	in.t.Helper()
-	for line := range strings.SplitSeq(in.metrics(), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				in.t.Fatalf("metric %s: %v", name, err)
-			}
-			return f
-		}
-	}
-	return -1
 }

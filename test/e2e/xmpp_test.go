@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/presenced/presenced/internal/xmpp/prosodytest"
+	"github.com/presenced/presenced/internal/xmpp/xmpptestclient"
+)
+
+// xmppComponentConfig is presenced on a Prosody component.
+func xmppComponentConfig(addr, secret string) string {
+	return fmt.Sprintf(`presence:
+  coalesce_interval: 0s
+backend:
+  kind: xmpp
+  xmpp:
+    mode: component
+    keepalive: 2s
+    clusters:
+      - name: main
+        domains: [example.com]
+        server: %q
+        tls: none
+        component: presence.example.com
+        secret: %q
+`, addr, secret)
+}
+
+// TestXMPPComponentProsody runs presenced as a privileged component of a
+// real Prosody: a user online before presenced connected is reported from
+// the presences Prosody sends on connect, a user never online is Offline,
+// several resources of one user merge by priority, every change reaches
+// the app's WebSocket, a Prosody restart is Unknown/backend_error and then
+// the truth again, and a wrong component secret is reported by /readyz and
+// the log. PUT /v1/me/presence is 501.
+func TestXMPPComponentProsody(t *testing.T) {
+	srv := prosodytest.Start(t, prosodytest.Options{Privileged: true, Users: map[string]string{"bob": "bob-pw", "carol": "carol-pw"}})
+	ctx := context.Background()
+	tlsCfg := &tls.Config{RootCAs: srv.CAPool(), ServerName: "example.com"}
+	login := func(resource string) *xmpptestclient.Client {
+		t.Helper()
+		c, err := xmpptestclient.Dial(ctx, srv.C2SAddr(), "bob@example.com/"+resource, "bob-pw", tlsCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	desk := login("desk")
+	if err := desk.SendPresence("dnd", "in a meeting", 10); err != nil {
+		t.Fatal(err)
+	}
+
+	in := newInstance(t, xmppComponentConfig(srv.ComponentAddr(), srv.Secret()))
+	alice := in.token("alice@example.com")
+	in.start()
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"bob@example.com", "carol@example.com"}}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	get := func(user string) presenceJSON {
+		p, _ := find(in.changes(alice, sub.ID, 0).Presence, user)
+		return p
+	}
+	eventually(t, "bob's presence from before presenced connected", func() bool {
+		p := get("bob@example.com")
+		return p.Availability == "DoNotDisturb" && p.Note == "in a meeting"
+	})
+	eventually(t, "carol, never online, Offline", func() bool { return get("carol@example.com").Availability == "Offline" })
+
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(in.client, "http")+"/v1/stream", http.Header{"Authorization": {"Bearer " + alice}})
+	if err != nil {
+		t.Fatalf("websocket dial: %v (%v)", err, resp)
+	}
+	defer ws.Close()
+	admin := in.adminToken()
+	eventually(t, "stream attached", func() bool {
+		var st map[string]any
+		in.call("GET", in.admin+"/v1/admin/stats", admin, nil, &st)
+		return st["streams"] == float64(1)
+	})
+	next := func(what string) presenceJSON {
+		t.Helper()
+		ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+		for {
+			var ev struct {
+				Type     string       `json:"type"`
+				Presence presenceJSON `json:"presence"`
+			}
+			if err := ws.ReadJSON(&ev); err != nil {
+				t.Fatalf("websocket read (%s): %v", what, err)
+			}
+			if ev.Type == "presence" && ev.Presence.User == "bob@example.com" {
+				return ev.Presence
+			}
+		}
+	}
+	// A phone with a lower priority does not hide the desk.
+	phone := login("phone")
+	if err := phone.SendPresence("away", "on the road", 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := desk.SendPresence("", "at my desk", 10); err != nil {
+		t.Fatal(err)
+	}
+	for p := next("desk available"); p.Availability != "Available" || p.Note != "at my desk"; p = next("desk available") {
+		t.Logf("skipped %+v", p)
+	}
+	// The desk leaves: the phone decides.
+	if err := desk.Unavailable(); err != nil {
+		t.Fatal(err)
+	}
+	for p := next("phone only"); p.Availability != "Away" || p.Note != "on the road"; p = next("phone only") {
+		t.Logf("skipped %+v", p)
+	}
+
+	if code := in.call("PUT", in.client+"/v1/me/presence", alice, map[string]string{"availability": "Busy"}, nil); code != 501 {
+		t.Errorf("PUT /v1/me/presence on xmpp: %d, want 501", code)
+	}
+
+	// A restart drops every session: Unknown while presenced reconnects,
+	// then bob's state once his client is back.
+	srv.Restart(t)
+	eventually(t, "bob Unknown while the component reconnects", func() bool {
+		p := get("bob@example.com")
+		return p.Availability == "Unknown" && p.Reason == "backend_error"
+	})
+	eventually(t, "the component back", func() bool { return in.metric(`presenced_xmpp_cluster_up{cluster="main"}`) == 1 })
+	phone2 := login("phone")
+	if err := phone2.SendPresence("xa", "gone home", 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob's state after the restart", func() bool {
+		p := get("bob@example.com")
+		return p.Availability == "Away" && p.Note == "gone home"
+	})
+	if n := in.metric(`presenced_xmpp_presences_total{cluster="main"}`); n < 3 {
+		t.Errorf("presenced_xmpp_presences_total = %v, want at least 3", n)
+	}
+
+	t.Run("wrong secret", func(t *testing.T) {
+		bad := newInstance(t, xmppComponentConfig(srv.ComponentAddr(), "not-the-secret"))
+		bad.notReady = true
+		bad.start()
+		var body struct{ Status, Reason string }
+		eventually(t, "/readyz names the refused handshake", func() bool {
+			resp, err := bad.http.Get(bad.admin + "/readyz")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			return resp.StatusCode == 503 && strings.Contains(body.Reason, "not-authorized")
+		})
+		if !strings.Contains(body.Reason, "cluster main") {
+			t.Errorf("/readyz reason %q does not name the cluster", body.Reason)
+		}
+		if logs := bad.logs.String(); !strings.Contains(logs, "not-authorized") || strings.Contains(logs, "not-the-secret") {
+			t.Errorf("the log should name not-authorized and never the secret:\n%s", logs)
+		}
+	})
+}
