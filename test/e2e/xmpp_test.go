@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/presenced/presenced/internal/xmpp/ejabberdtest"
 	"github.com/presenced/presenced/internal/xmpp/prosodytest"
 	"github.com/presenced/presenced/internal/xmpp/xmpptestclient"
 )
@@ -168,4 +171,167 @@ func TestXMPPComponentProsody(t *testing.T) {
 			t.Errorf("the log should name not-authorized and never the secret:\n%s", logs)
 		}
 	})
+}
+
+// TestXMPPComponentEjabberd runs presenced as a privileged component of a
+// real ejabberd, which sends no presence of users already online when a
+// component connects and ignores probes: such a user is Unknown/pending
+// (not a made-up Offline) until either they change presence or the
+// administrator puts probe@<component> on their roster (ejabberdctl
+// add_rosteritem), after which ejabberd pushes their current presence at
+// once.
+func TestXMPPComponentEjabberd(t *testing.T) {
+	srv := ejabberdtest.Start(t, ejabberdtest.Options{Privileged: true})
+	srv.AddUsers(t, map[string]string{"bob": "bob-pw", "carol": "carol-pw"})
+	ctx := context.Background()
+	tlsCfg := &tls.Config{RootCAs: srv.CertPool(), ServerName: "example.com"}
+	login := func(user string) *xmpptestclient.Client {
+		t.Helper()
+		c, err := xmpptestclient.Dial(ctx, srv.C2SAddr(), user+"@example.com/desk", user+"-pw", tlsCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	bob, carol := login("bob"), login("carol")
+	if err := bob.SendPresence("away", "before", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.SendPresence("dnd", "provisioned", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := xmppComponentConfig(srv.ComponentAddr(), srv.Secret()) + "        no_initial_presence: true\n"
+	in := newInstance(t, cfg)
+	alice := in.token("alice@example.com")
+	in.start()
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"bob@example.com", "carol@example.com"}}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	get := func(user string) presenceJSON {
+		p, _ := find(in.changes(alice, sub.ID, 0).Presence, user)
+		return p
+	}
+	eventually(t, "bob pending: ejabberd did not say", func() bool {
+		p := get("bob@example.com")
+		return p.Availability == "Unknown" && p.Reason == "pending"
+	})
+	time.Sleep(3 * time.Second) // past the settle time: still not Offline
+	if p := get("bob@example.com"); p.Availability != "Unknown" || p.Reason != "pending" {
+		t.Errorf("bob after the settle time: %+v, want Unknown/pending", p)
+	}
+	if err := bob.SendPresence("", "after", 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob's change", func() bool {
+		p := get("bob@example.com")
+		return p.Availability == "Available" && p.Note == "after"
+	})
+	srv.Ctl(t, "add_rosteritem", "carol", "example.com", "probe", "presence.example.com", "presenced", "presenced", "both")
+	eventually(t, "carol's presence pushed after provisioning", func() bool {
+		p := get("carol@example.com")
+		return p.Availability == "DoNotDisturb" && p.Note == "provisioned"
+	})
+}
+
+// TestXMPPAccounts runs presenced on endpoint accounts of a real Prosody:
+// 2 accounts of at most 2 subscriptions, 3 contacts. The accounts' rosters
+// show fill-first placement (ep1 holds two contacts, ep2 the third), the
+// contacts' clients approve and their presence reaches the app, and a
+// released contact leaves the roster.
+func TestXMPPAccounts(t *testing.T) {
+	users := map[string]string{"ep1": "ep-pw", "ep2": "ep-pw", "u1": "u-pw", "u2": "u-pw", "u3": "u-pw"}
+	srv := prosodytest.Start(t, prosodytest.Options{Users: users})
+	ctx := context.Background()
+	tlsCfg := &tls.Config{RootCAs: srv.CAPool(), ServerName: "example.com"}
+	contacts := map[string]*xmpptestclient.Client{}
+	for _, u := range []string{"u1", "u2", "u3"} {
+		c, err := xmpptestclient.Dial(ctx, srv.C2SAddr(), u+"@example.com/desk", "u-pw", tlsCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.SendPresence("dnd", u+" busy", 1); err != nil {
+			t.Fatal(err)
+		}
+		contacts[u] = c
+	}
+	trust := t.TempDir() + "/ca.pem"
+	copyFile(t, srv.CertFile(), trust)
+	in := newInstance(t, fmt.Sprintf(`presence:
+  coalesce_interval: 0s
+  watch_linger: 0s
+backend:
+  kind: xmpp
+  max_subscriptions_per_endpoint: 2
+  xmpp:
+    mode: accounts
+    clusters:
+      - name: main
+        domains: [example.com]
+        server: %q
+        tls: starttls
+        server_name: example.com
+        trust_store: %q
+        accounts: [ep1@example.com, ep2@example.com]
+        password: ep-pw
+`, srv.C2SAddr(), trust))
+	alice := in.token("alice@example.com")
+	in.start()
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"u1@example.com", "u2@example.com", "u3@example.com"}}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	for _, u := range []string{"u1", "u2", "u3"} {
+		eventually(t, u+"'s presence through an account", func() bool {
+			p, _ := find(in.changes(alice, sub.ID, 0).Presence, u+"@example.com")
+			return p.Availability == "DoNotDisturb" && p.Note == u+" busy"
+		})
+	}
+	roster := func(account string) []string {
+		t.Helper()
+		c, err := xmpptestclient.Dial(ctx, srv.C2SAddr(), account+"@example.com/check", "ep-pw", tlsCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		items, err := c.Roster(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jids []string
+		for _, it := range items {
+			jids = append(jids, it.JID)
+		}
+		slices.Sort(jids)
+		return jids
+	}
+	// The reconciler places contacts in request order, filling ep1 first.
+	if got := append(roster("ep1"), roster("ep2")...); len(got) != 3 {
+		t.Errorf("rosters hold %v, want the 3 contacts once", got)
+	}
+	if n := len(roster("ep1")); n != 2 {
+		t.Errorf("ep1 holds %d contacts, want 2 (filled first)", n)
+	}
+
+	// Release all but u2: the released ones leave the rosters.
+	if code := in.call("PATCH", in.client+"/v1/subscriptions/"+sub.ID, alice, map[string]any{"remove": []string{"u1@example.com", "u3@example.com"}}, nil); code != 200 {
+		t.Fatalf("patch subscription: %d", code)
+	}
+	eventually(t, "released contacts leave the rosters", func() bool {
+		return slices.Equal(append(roster("ep1"), roster("ep2")...), []string{"u2@example.com"})
+	})
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
