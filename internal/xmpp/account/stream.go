@@ -11,8 +11,11 @@ import (
 
 // MaxStanzaSize bounds one top-level stream element (a stanza, the stream
 // features, a SASL challenge) in bytes, the whitespace before it included.
-// A larger element ends the stream with ErrStanzaTooLarge.
-const MaxStanzaSize = 64 << 10
+// A larger element ends the stream with ErrStanzaTooLarge. It is sized for
+// the roster result of an account at the most subscriptions an endpoint
+// may hold (5,000 items of about 70 bytes); the stream comes from the
+// account's own server.
+const MaxStanzaSize = 512 << 10
 
 // XMPP namespaces (RFC 6120, RFC 6121, XEP-0199).
 const (
