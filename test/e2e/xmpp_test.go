@@ -335,3 +335,65 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestXMPPClusters: two Prosody servers, each serving its own email domain
+// through its own component; each contact's presence comes from its
+// cluster, and /readyz names a cluster that is down.
+func TestXMPPClusters(t *testing.T) {
+	east := prosodytest.Start(t, prosodytest.Options{Privileged: true, Domain: "east.example", Component: "presence.east.example", Users: map[string]string{"ann": "pw"}})
+	west := prosodytest.Start(t, prosodytest.Options{Privileged: true, Domain: "west.example", Component: "presence.west.example", Users: map[string]string{"ben": "pw"}})
+	ctx := context.Background()
+	for _, u := range []struct {
+		srv  *prosodytest.Server
+		jid  string
+		show string
+	}{{east, "ann@east.example/desk", "dnd"}, {west, "ben@west.example/desk", "away"}} {
+		c, err := xmpptestclient.Dial(ctx, u.srv.C2SAddr(), u.jid, "pw", &tls.Config{RootCAs: u.srv.CAPool(), ServerName: u.srv.Domain()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.SendPresence(u.show, "from "+u.srv.Domain(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := newInstance(t, fmt.Sprintf(`presence:
+  coalesce_interval: 0s
+backend:
+  kind: xmpp
+  xmpp:
+    mode: component
+    clusters:
+      - {name: east, domains: [east.example], server: %q, tls: none, component: presence.east.example, secret: %q}
+      - {name: west, domains: [west.example], server: %q, tls: none, component: presence.west.example, secret: %q}
+`, east.ComponentAddr(), east.Secret(), west.ComponentAddr(), west.Secret()))
+	alice := in.token("alice@east.example")
+	in.start()
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"ann@east.example", "ben@west.example"}}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	for user, want := range map[string]string{"ann@east.example": "DoNotDisturb", "ben@west.example": "Away"} {
+		eventually(t, user+" from its own cluster", func() bool {
+			p, _ := find(in.changes(alice, sub.ID, 0).Presence, user)
+			return p.Availability == want && p.Note == "from "+user[strings.Index(user, "@")+1:]
+		})
+	}
+	west.Stop()
+	eventually(t, "/readyz names the cluster that is down", func() bool {
+		resp, err := in.http.Get(in.admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct{ Reason string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode == 503 && strings.Contains(body.Reason, "cluster west") && !strings.Contains(body.Reason, "cluster east")
+	})
+	eventually(t, "ben Unknown, ann still known", func() bool {
+		ch := in.changes(alice, sub.ID, 0).Presence
+		ben, _ := find(ch, "ben@west.example")
+		ann, _ := find(ch, "ann@east.example")
+		return ben.Availability == "Unknown" && ben.Reason == "backend_error" && ann.Availability == "DoNotDisturb"
+	})
+}
