@@ -61,6 +61,10 @@ type Harness struct {
 	// Backend or the harness (real servers need seconds; native needs
 	// little). Zero means DefaultTimeout.
 	Timeout time.Duration
+	// Represent returns what the server reports for a presence the
+	// suite set, for protocols that cannot carry all of it (XMPP has no
+	// Busy and no activities); nil means the presence itself.
+	Represent func(status.Presence) status.Presence
 	// PreservesSince reports whether the server reports the Since that
 	// SetPresence was given. When it does, the suite sets Since and
 	// compares it; otherwise it sets none and ignores Since in reports.
@@ -435,6 +439,7 @@ func (s *session) waitFor(from int, contact string, a status.Availability) (stat
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(s.alive, s.h.Timeout)
 	defer cancel()
+	a = s.represent(status.Presence{Availability: a}).Availability
 	u, mark, err := s.rec.Wait(ctx, from, func(u Update) bool {
 		return u.Contact == contact && u.Presence.Availability == a
 	})
@@ -463,7 +468,7 @@ func (s *session) expectFetch(f backend.Fetcher, contact string, want status.Pre
 	defer cancel()
 	for {
 		got, err := f.Fetch(ctx, contact)
-		if err == nil && got.Availability == want.Availability {
+		if err == nil && got.Availability == s.represent(want).Availability {
 			s.compare(fmt.Sprintf("Fetch(%s)", contact), want, got)
 			return
 		}
@@ -477,10 +482,19 @@ func (s *session) expectFetch(f backend.Fetcher, contact string, want status.Pre
 	}
 }
 
+// represent is what the server reports for p (Harness.Represent).
+func (s *session) represent(p status.Presence) status.Presence {
+	if s.h.Represent == nil {
+		return p
+	}
+	return s.h.Represent(p)
+}
+
 // compare reports a difference between a presence set and the presence
 // reported, ignoring Since unless the harness preserves it.
 func (s *session) compare(what string, want, got status.Presence) {
 	s.t.Helper()
+	want = s.represent(want)
 	if !s.h.PreservesSince {
 		// status.Presence has an Equal method, which go-cmp would use
 		// in place of any option about its fields: clear Since instead.

@@ -18,34 +18,91 @@ import (
 // (docs/xmpp.md).
 func NewComponentLink(cfg component.Config) LinkMaker {
 	return func(ev LinkEvents) (Link, error) {
+		l := &componentLink{prober: "probe@" + cfg.JID, watched: map[string]int{}, up: make(chan struct{}, 1)}
 		cfg.OnPresence = ev.Presence
-		cfg.OnState = func(s component.State) { ev.State("", s.Connected && s.Privileged, s.Err) }
+		cfg.OnState = func(s component.State) {
+			up := s.Connected && s.Privileged
+			if up {
+				select {
+				case l.up <- struct{}{}: // probe everything watched (Run's loop)
+				default:
+				}
+			}
+			ev.State("", up, s.Err)
+		}
 		conn, err := component.New(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return &componentLink{conn: conn, prober: "probe@" + cfg.JID}, nil
+		l.conn = conn
+		return l, nil
 	}
 }
 
 type componentLink struct {
 	conn   *component.Conn
 	prober string
+	up     chan struct{} // signalled when the component is up again
+
+	mu      sync.Mutex
+	watched map[string]int // JID -> watches
 }
 
-func (l *componentLink) Run(ctx context.Context) error { return l.conn.Run(ctx) }
-func (l *componentLink) Health() error                 { return l.conn.Health() }
-func (l *componentLink) Accounts() bool                { return false }
+func (l *componentLink) Health() error  { return l.conn.Health() }
+func (l *componentLink) Accounts() bool { return false }
+
+// Run runs the connection, and probes every watched JID each time it is
+// up: answered by servers that send no presences on connect when the
+// prober is on the user's roster.
+func (l *componentLink) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.up:
+				l.mu.Lock()
+				jids := make([]string, 0, len(l.watched))
+				for j := range l.watched {
+					jids = append(jids, j)
+				}
+				l.mu.Unlock()
+				for _, j := range jids {
+					if err := l.probe(ctx, j); err != nil {
+						break // down again; the next up probes anew
+					}
+				}
+			}
+		}
+	})
+	err := l.conn.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+func (l *componentLink) probe(ctx context.Context, jid string) error {
+	return l.conn.Send(ctx, fmt.Appendf(nil, `<presence type='probe' from='%s' to='%s'/>`, l.prober, jid))
+}
 
 func (l *componentLink) Watch(ctx context.Context, _, jid string) error {
-	probe := fmt.Sprintf(`<presence type='probe' from='%s' to='%s'/>`, l.prober, jid)
-	if err := l.conn.Send(ctx, []byte(probe)); err != nil && !errors.Is(err, component.ErrNotConnected) {
+	l.mu.Lock()
+	l.watched[jid]++
+	l.mu.Unlock()
+	if err := l.probe(ctx, jid); err != nil && !errors.Is(err, component.ErrNotConnected) {
 		return err
 	}
-	return nil // while disconnected the watch waits for the reconnection's presences
+	return nil // while disconnected the probe goes out once it is up
 }
 
-func (l *componentLink) Unwatch(context.Context, string, string) error { return nil }
+func (l *componentLink) Unwatch(_ context.Context, _, jid string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.watched[jid]--; l.watched[jid] <= 0 {
+		delete(l.watched, jid)
+	}
+	return nil
+}
 
 // NewAccountsLink returns the link of a cluster whose endpoints are XMPP
 // accounts, one session per account (cfgs' OnPresence and OnState are set

@@ -271,9 +271,29 @@ func (b *Backend) Unwatch(ctx context.Context, ep backend.Endpoint, contact stri
 	return nil
 }
 
+// healthWait is how long Healthy waits for links that are not up yet,
+// e.g. right after Run started.
+const healthWait = 2 * time.Second
+
 // Healthy reports whether every cluster delivers presence, naming those
-// that do not.
-func (b *Backend) Healthy(context.Context) error {
+// that do not. It waits up to healthWait (or ctx) for them to come up.
+func (b *Backend) Healthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, healthWait)
+	defer cancel()
+	for {
+		err := b.health()
+		if err == nil || errors.Is(err, errNotRunning) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func (b *Backend) health() error {
 	b.mu.RLock()
 	running := b.running
 	b.mu.RUnlock()
@@ -328,15 +348,16 @@ func (b *Backend) presence(i int, raw []byte) {
 	w := c.watched[jid]
 	u := c.users[jid]
 	if u == nil {
-		if c.link.Accounts() && len(w) == 0 {
-			return // a contact no longer watched
-		}
+		// In accounts mode the stanza comes from a contact on an
+		// account's roster, which the server sent on login, possibly
+		// before its Watch: it is kept (rosters are bounded by the
+		// endpoint capacity) until Unwatch.
 		u = xpresence.NewUser(b.cfg.Clock.Now)
 		c.users[jid] = u
 	}
 	changed := u.Apply(st)
-	if len(w) == 0 && u.Presence().Availability == status.Offline {
-		delete(c.users, jid) // keep only users online or watched
+	if len(w) == 0 && !c.link.Accounts() && u.Presence().Availability == status.Offline {
+		delete(c.users, jid) // a component keeps only users online or watched
 	}
 	if !changed || len(w) == 0 || b.sink == nil {
 		return
