@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/presenced/presenced/internal/config"
 )
 
 func TestDefaultSIPEndpoints(t *testing.T) {
@@ -21,5 +23,21 @@ func TestDefaultSIPEndpoints(t *testing.T) {
 		if diff := cmp.Diff(tt.want, DefaultSIPEndpoints(tt.host, tt.domain, tt.n)); diff != "" {
 			t.Errorf("DefaultSIPEndpoints(%q, %q, %d) (-want +got):\n%s", tt.host, tt.domain, tt.n, diff)
 		}
+	}
+}
+
+func TestXMPPEndpoints(t *testing.T) {
+	x := config.XMPPConfig{Mode: config.XMPPComponent, Clusters: []config.XMPPCluster{
+		{Component: "presence.a.example", ComponentEndpoints: 2},
+		{Component: "presence.b.example"},
+	}}
+	got := xmppEndpoints(x)
+	if len(got) != 12 || got[0] != "presence.a.example#1" || got[1] != "presence.a.example#2" || got[2] != "presence.b.example#1" {
+		t.Errorf("component endpoints %v, want 2 for a then 10 for b", got)
+	}
+	x.Mode = config.XMPPAccounts
+	x.Clusters[0].Accounts, x.Clusters[1].Accounts = []string{"ep1@a.example"}, []string{"ep1@b.example", "ep2@b.example"}
+	if diff := cmp.Diff([]string{"ep1@a.example", "ep1@b.example", "ep2@b.example"}, xmppEndpoints(x)); diff != "" {
+		t.Errorf("account endpoints (-want +got):\n%s", diff)
 	}
 }

@@ -90,15 +90,28 @@ func xmppTLS(c config.XMPPCluster, key string) (*tls.Config, error) {
 	return certs.ClientConfig(serverName, pool, nil), nil
 }
 
-// xmppEndpoints are the endpoint identities of the XMPP connector: each
-// cluster's component (component mode) or every account, in order.
+// defaultComponentEndpoints is how many pool endpoints a component counts
+// as when component_endpoints is 0.
+const defaultComponentEndpoints = 10
+
+// xmppEndpoints are the endpoint identities of the XMPP connector: every
+// account in order (accounts mode), or for each cluster's component its
+// component_endpoints pool slots, <component>#1, <component>#2, ... (a
+// component receives everyone's presence; the slots only size how many
+// contacts it may watch).
 func xmppEndpoints(x config.XMPPConfig) []string {
 	var ids []string
 	for _, c := range x.Clusters {
 		if x.Mode == config.XMPPAccounts {
 			ids = append(ids, c.Accounts...)
-		} else {
-			ids = append(ids, c.Component)
+			continue
+		}
+		n := c.ComponentEndpoints
+		if n == 0 {
+			n = defaultComponentEndpoints
+		}
+		for i := 1; i <= n; i++ {
+			ids = append(ids, fmt.Sprintf("%s#%d", c.Component, i))
 		}
 	}
 	return ids

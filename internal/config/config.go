@@ -194,6 +194,11 @@ type XMPPCluster struct {
 	// Component is the component's address (component mode), e.g.
 	// presence.example.com.
 	Component string `koanf:"component"`
+	// ComponentEndpoints is how many endpoints the component counts as
+	// in the endpoint pool (component mode): the cluster watches at most
+	// ComponentEndpoints × backend.max_subscriptions_per_endpoint
+	// contacts. 0 means 10; at most 1000.
+	ComponentEndpoints int `koanf:"component_endpoints"`
 	// Secret is the component secret; SecretFile holds it instead.
 	// Never logged.
 	Secret     string `koanf:"secret"`

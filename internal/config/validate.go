@@ -180,6 +180,9 @@ func (x XMPPConfig) validate(ps *Problems) {
 			if c.Secret == "" && c.SecretFile == "" {
 				item("secret or secret_file is required in component mode")
 			}
+			if c.ComponentEndpoints < 0 || c.ComponentEndpoints > 1000 {
+				item("component_endpoints must be between 0 (10) and 1000, got %d", c.ComponentEndpoints)
+			}
 			if c.XMPPDomain == "" && len(c.Domains) == 0 {
 				item("xmpp_domain or domains is required in component mode (the domain that grants the privileges)")
 			}

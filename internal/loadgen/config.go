@@ -36,10 +36,14 @@ const (
 	// sip: it holds the SIP dialogs of N watched contacts and sends
 	// NOTIFYs in them, measuring how fast the server answers them.
 	Notify Scenario = "notify"
+	// XMPP plays the component port of an XMPP server for a server on
+	// backend.kind xmpp in component mode and sends it users' presence
+	// stanzas, measuring how fast the server ingests them.
+	XMPP Scenario = "xmpp"
 )
 
 // scenarioList names the scenarios in messages.
-const scenarioList = "subscribe, fanout, lookup, churn, idle, notify"
+const scenarioList = "subscribe, fanout, lookup, churn, idle, notify, xmpp"
 
 // Limits on the flags: the tool refuses runs it cannot bound.
 const (
@@ -104,7 +108,20 @@ type Config struct {
 	// watchers' WebSocket streams to count deliveries.
 	SIPListen string
 	Window    int
-	Streams   bool
+	Streams   bool // notify, xmpp
+
+	// XMPP: the component port listens on XMPPListen and accepts the
+	// component Component authenticated by Secret (never printed), on
+	// behalf of the server XMPPDomain; the presences come from
+	// contact-N@JIDDomain (parsed as XMPPDomain when not given), and
+	// IngestMetric is the server counter of those it ingested. Distinct,
+	// Watchers and Contacts as for Notify.
+	XMPPListen   string
+	Component    string
+	Secret       string
+	XMPPDomain   string
+	JIDDomain    string
+	IngestMetric string
 
 	roots *x509.CertPool // from CAFile
 }
@@ -122,6 +139,7 @@ Scenarios:
   churn      create / refresh / PATCH / delete subscriptions at R operations/s
   idle       hold N idle WebSocket streams; server memory per connection
   notify     act as the SIP presence server of a backend.kind sip server; NOTIFYs/s it answers
+  xmpp       act as the XMPP component port of a backend.kind xmpp server; presences/s it ingests
 
 Run "presenced bench SCENARIO --help" for the flags of a scenario.
 `
@@ -177,8 +195,11 @@ func parseArgs(args []string, output io.Writer, limits func() hostLimits) (Confi
 	if cfg.Admin, err = parseBaseURL(raw.admin); err != nil {
 		problems = append(problems, fmt.Errorf("--admin: %w", err))
 	}
-	if cfg.Scenario == Notify {
+	if cfg.Scenario == Notify || cfg.Scenario == XMPP {
 		cfg.spreadNotifyContacts()
+	}
+	if cfg.Scenario == XMPP && cfg.JIDDomain == "" {
+		cfg.JIDDomain = cfg.XMPPDomain
 	}
 	if cfg.Scenario == Idle {
 		if cfg.Sources, err = parseSources(raw.sources); err != nil {
@@ -218,6 +239,10 @@ func defaults(s Scenario) Config {
 	case Notify:
 		c.Distinct, c.Batch, c.Concurrency, c.Warmup = 1000, 100, 16, 2*time.Second
 		c.SIPListen, c.Window, c.Streams = "127.0.0.1:5060", 256, true
+	case XMPP:
+		c.Distinct, c.Batch, c.Concurrency, c.Warmup, c.Streams = 1000, 100, 16, 2*time.Second, true
+		c.XMPPListen, c.Component, c.XMPPDomain = "127.0.0.1:5347", "presence.example.com", "example.com"
+		c.IngestMetric = metricXMPPPresences
 	default:
 		return Config{}
 	}
@@ -254,6 +279,10 @@ func (c *Config) flagSet() (*flag.FlagSet, *rawFlags) {
 	}
 	if c.Scenario == Notify {
 		c.notifyFlags(fs)
+		return fs, raw
+	}
+	if c.Scenario == XMPP {
+		c.xmppFlags(fs)
 		return fs, raw
 	}
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the contact draws")
@@ -317,6 +346,10 @@ func (c *Config) validate() []error {
 	}
 	if c.Scenario == Notify {
 		c.validateNotify(bad)
+		return ps
+	}
+	if c.Scenario == XMPP {
+		c.validateXMPP(bad)
 		return ps
 	}
 	intIn("distinct", c.Distinct, 1, maxDistinct)
@@ -437,11 +470,15 @@ func (c Config) params() Params {
 		Watchers: c.Watchers, Contacts: c.Contacts, Distinct: c.Distinct,
 		Batch: c.Batch, Concurrency: c.Concurrency, Rate: c.Rate, Transport: c.Transport, Seed: c.Seed,
 	}
-	if c.Scenario == Fanout || c.Scenario == Notify {
+	if c.Scenario == Fanout || c.Scenario == Notify || c.Scenario == XMPP {
 		p.Warmup = c.Warmup.String()
 	}
 	if c.Scenario == Notify {
 		p.Window, p.SIPListen, p.Streams = c.Window, c.SIPListen, c.Streams
+	}
+	if c.Scenario == XMPP {
+		p.XMPPListen, p.Component, p.XMPPDomain, p.JIDDomain, p.Streams = c.XMPPListen, c.Component, c.XMPPDomain, c.JIDDomain, c.Streams
+		p.IngestMetric = c.IngestMetric
 	}
 	if c.Scenario == Idle {
 		p.Connections, p.Users, p.Settle = c.Connections, c.Users, c.Settle.String()

@@ -72,6 +72,22 @@ func TestParseArgsValid(t *testing.T) {
 				c.Target, c.Admin, c.AdminToken = mustURL(t, "http://Host:80/gw"), mustURL(t, "http://127.0.0.1:8081"), "t"
 				return c
 			}},
+		{"xmpp defaults", args("xmpp", "--secret", "s"),
+			func() Config {
+				c := base(XMPP)
+				c.Secret, c.Watchers, c.Contacts, c.JIDDomain = "s", 1, 1000, "example.com"
+				return c
+			}},
+		{"xmpp flags", args("xmpp", "--secret", "s", "--contacts", "2500", "--rate", "20000", "--xmpp-listen", "127.0.0.1:0",
+			"--component", "pres.corp.example", "--xmpp-domain", "corp.example", "--jid-domain", "im.corp.example",
+			"--ingest-metric", "x_total", "--streams=false", "--warmup", "0s"),
+			func() Config {
+				c := base(XMPP)
+				c.Secret, c.Distinct, c.Watchers, c.Contacts, c.Rate = "s", 2500, 3, 834, 20000
+				c.XMPPListen, c.Component, c.XMPPDomain, c.JIDDomain = "127.0.0.1:0", "pres.corp.example", "corp.example", "im.corp.example"
+				c.IngestMetric, c.Streams, c.Warmup = "x_total", false, 0
+				return c
+			}},
 		{"insecure https", []string{"lookup", "--target", "https://127.0.0.1:8443", "--admin", "http://127.0.0.1:8081", "--admin-token", "t", "--insecure-tls"},
 			func() Config {
 				c := base(Lookup)
@@ -103,8 +119,8 @@ func TestParseArgsErrors(t *testing.T) {
 		args []string
 		want []string // every line of the error, in order
 	}{
-		{"no scenario", nil, []string{"missing SCENARIO: one of subscribe, fanout, lookup, churn, idle, notify"}},
-		{"unknown scenario", []string{"storm"}, []string{`unknown SCENARIO "storm": want one of subscribe, fanout, lookup, churn, idle, notify`}},
+		{"no scenario", nil, []string{"missing SCENARIO: one of subscribe, fanout, lookup, churn, idle, notify, xmpp"}},
+		{"unknown scenario", []string{"storm"}, []string{`unknown SCENARIO "storm": want one of subscribe, fanout, lookup, churn, idle, notify, xmpp`}},
 		{"flag of another scenario", args("subscribe", "--rate", "5"), []string{"subscribe: flag provided but not defined: -rate (see presenced bench subscribe --help)"}},
 		{"bad number", args("fanout", "--watchers", "many"), []string{`fanout: invalid value "many" for flag -watchers: parse error (see presenced bench fanout --help)`}},
 		{"positional after flags", args("lookup", "extra"), []string{`lookup: unexpected argument "extra" (flags follow the scenario)`}},
@@ -120,6 +136,16 @@ func TestParseArgsErrors(t *testing.T) {
 			[]string{"--concurrency: must be 1..10000, got 20000", "--batch: must be 1..100000, got 0", "--watchers: must be 1..1000000, got 0", "--contacts: must be at most --distinct (100), got 200: a watcher's contacts are distinct"}},
 		{"fanout rate and transport", args("fanout", "--rate", "0", "--transport", "tcp", "--warmup", "11m"),
 			[]string{"--warmup: must be 0..10m0s, got 11m0s", "--rate: must be more than 0 and at most 1000000, got 0", `--transport: must be websocket or sse, got "tcp"`}},
+		{"xmpp flags wrong", args("xmpp", "--contacts", "0", "--rate", "-1", "--xmpp-listen", "localhost:5347",
+			"--component", "a b", "--xmpp-domain", "-x.example", "--jid-domain", "a..b", "--ingest-metric", "1x"),
+			[]string{"--contacts: must be 1..100000, got 0", "--watchers: must be 1..1, got 0",
+				"--rate: must be 0 (as fast as the connection takes them) to 1000000, got -1",
+				`--xmpp-listen: host must be an IP address, got "localhost"`,
+				`--component: must be a domain name, got "a b"`, `--xmpp-domain: must be a domain name, got "-x.example"`,
+				`--jid-domain: must be a domain name, got "a..b"`, "--secret: required (the cluster's component secret)",
+				`--ingest-metric: must be a metric name, got "1x"`}},
+		{"xmpp listen port", args("xmpp", "--secret", "s", "--xmpp-listen", "127.0.0.1:70000"),
+			[]string{`--xmpp-listen: port must be 0..65535, got "70000"`}},
 		{"churn rate NaN", args("churn", "--rate", "NaN"), []string{"--rate: must be more than 0 and at most 1000000, got NaN"}},
 		{"tls flags without https", args("lookup", "--insecure-tls", "--ca-file", notPEM),
 			[]string{"--insecure-tls: neither --target nor --admin is https", "--ca-file: neither --target nor --admin is https"}},
@@ -150,6 +176,8 @@ func TestParseArgsHelp(t *testing.T) {
 	}{
 		{[]string{"--help"}, []string{"Usage: presenced bench SCENARIO", "fanout", "churn"}},
 		{[]string{"fanout", "-h"}, []string{"Usage: presenced bench fanout [flags]", "-transport", "-warmup", "-rate"}},
+		{[]string{"--help"}, []string{"xmpp       act as the XMPP component port"}},
+		{[]string{"xmpp", "-h"}, []string{"Usage: presenced bench xmpp [flags]", "-xmpp-listen", "-component", "-secret", "-jid-domain", "-ingest-metric"}},
 	}
 	for _, tt := range tests {
 		var out strings.Builder

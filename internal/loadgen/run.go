@@ -3,8 +3,10 @@
 // apps would, and summarises what it measured together with the server's
 // own metrics (RSS, backend watches, CPU, memory per idle connection). It never imports the server's
 // packages; it only speaks HTTP, WebSocket and SSE to the --target and
-// --admin addresses, and in the notify scenario SIP over the TCP
-// connections the server opens to its --sip-listen address.
+// --admin addresses, in the notify scenario SIP over the TCP
+// connections the server opens to its --sip-listen address, and in the
+// xmpp scenario XMPP over the component connection the server opens to
+// its --xmpp-listen address.
 //
 // Time is the wall clock throughout: the tool measures real elapsed time,
 // and fan-out latency is receipt time minus the publish time carried in the
@@ -64,6 +66,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 		err = r.runIdle(ctx)
 	case Notify:
 		err = r.runNotify(ctx)
+	case XMPP:
+		err = r.runXMPP(ctx)
 	default:
 		err = fmt.Errorf("unknown scenario %q", cfg.Scenario)
 	}
@@ -97,11 +101,12 @@ type runner struct {
 	expectWatches            int           // backend watches the run should cause
 	waiting                  int           // wanted contacts without endpoint capacity; -1 unknown
 	cleanup                  *Cleanup
-	idle                     *IdleStats                // idle: all but HandshakeLatency
-	handshakes               Histogram                 // idle: dial + upgrade of the opened streams
-	idleConns                atomic.Pointer[idleConns] // idle: the streams, for progress
-	sip                      atomic.Pointer[sipServer] // notify: the SIP server, for progress and summary
-	sipDialogs               int                       // notify: dialogs held when the window opened
+	idle                     *IdleStats                 // idle: all but HandshakeLatency
+	handshakes               Histogram                  // idle: dial + upgrade of the opened streams
+	idleConns                atomic.Pointer[idleConns]  // idle: the streams, for progress
+	sip                      atomic.Pointer[sipServer]  // notify: the SIP server, for progress and summary
+	sipDialogs               int                        // notify: dialogs held when the window opened
+	xmpp                     atomic.Pointer[xmppServer] // xmpp: the component port, for progress and summary
 
 	mu       sync.Mutex
 	warnings []string // guarded by mu
@@ -209,7 +214,12 @@ func (r *runner) progressLoop(ctx context.Context) {
 			}
 			ops, del := r.rec.totalOps(), r.rec.deliveries.Load()
 			dt := now.Sub(prev).Seconds()
-			if srv := r.sip.Load(); srv != nil { // NOTIFYs answered instead of client calls
+			if srv := r.xmpp.Load(); srv != nil { // presences sent instead of client calls
+				ops = srv.counts.sentTotal.Load()
+				fmt.Fprintf(r.out, "[%7.1fs] %-12s presences sent %d (%.0f/s)  streams authenticated %d  deliveries %d (%.0f/s)  errors %d\n",
+					now.Sub(r.started).Seconds(), *r.phase.Load(), ops, float64(ops-prevOps)/dt, srv.counts.authenticated.Load(),
+					del, float64(del-prevDel)/dt, r.rec.errTotal.Load())
+			} else if srv := r.sip.Load(); srv != nil { // NOTIFYs answered instead of client calls
 				ops = srv.counts.ok.Load() + srv.counts.other.Load()
 				dialogs, _ := srv.dialogCount()
 				fmt.Fprintf(r.out, "[%7.1fs] %-16s notifies answered %d (%.0f/s)  in flight %d  dialogs %d  deliveries %d (%.0f/s)  errors %d\n",

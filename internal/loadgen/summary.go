@@ -55,9 +55,11 @@ type Summary struct {
 	// Idle is the idle scenario's connections and server memory.
 	Idle *IdleStats `json:"idle,omitempty"`
 	// SIP is the notify scenario's dialogs and NOTIFYs.
-	SIP      *SIPStats `json:"sip,omitempty"`
-	Cleanup  *Cleanup  `json:"cleanup,omitempty"`
-	Warnings []string  `json:"warnings"`
+	SIP *SIPStats `json:"sip,omitempty"`
+	// XMPP is the xmpp scenario's component stream and presences.
+	XMPP     *XMPPStats `json:"xmpp,omitempty"`
+	Cleanup  *Cleanup   `json:"cleanup,omitempty"`
+	Warnings []string   `json:"warnings"`
 }
 
 // Params are the parameters of a run; zero values do not apply to it.
@@ -82,6 +84,12 @@ type Params struct {
 	Window    int    `json:"window,omitempty"`
 	SIPListen string `json:"sip_listen,omitempty"`
 	Streams   bool   `json:"streams,omitempty"`
+	// XMPP (with Streams). The secret is never shown.
+	XMPPListen   string `json:"xmpp_listen,omitempty"`
+	Component    string `json:"component,omitempty"`
+	XMPPDomain   string `json:"xmpp_domain,omitempty"`
+	JIDDomain    string `json:"jid_domain,omitempty"`
+	IngestMetric string `json:"ingest_metric,omitempty"`
 }
 
 // Latency summarises a histogram in milliseconds.
@@ -129,6 +137,10 @@ type ServerStats struct {
 	// StreamWrites are the server's writes of events to stream
 	// connections: ServerDeliveries / StreamWrites events per write.
 	StreamWrites uint64 `json:"stream_writes"`
+	// PresencesPerCPUSecond (xmpp) is the presence stanzas the server
+	// ingested (its --ingest-metric; the ones sent when it has none) per
+	// second of its CPU time.
+	PresencesPerCPUSecond float64 `json:"presences_per_cpu_second,omitempty"`
 }
 
 // Cleanup is what happened to the run's subscriptions at the end.
@@ -177,7 +189,7 @@ func (r *runner) summary(interrupted bool) Summary {
 		s.LostDeliveries = s.ExpectedDeliveries - s.Deliveries
 	}
 	s.RequestLatency = latencyOf(&rec.reqLatency)
-	if r.cfg.Scenario == Fanout || (r.cfg.Scenario == Notify && r.cfg.Streams) {
+	if r.cfg.Scenario == Fanout || ((r.cfg.Scenario == Notify || r.cfg.Scenario == XMPP) && r.cfg.Streams) {
 		l := latencyOf(&rec.deliveryLatency)
 		s.DeliveryLatency = &l
 	}
@@ -193,6 +205,12 @@ func (r *runner) summary(interrupted bool) Summary {
 		s.SIP = r.sipSummary(srv, s.DurationSeconds)
 		if st := s.Server; st != nil && st.CPUSeconds > 0 {
 			st.NotifiesPerCPUSecond = float64(s.SIP.Answered2xx) / st.CPUSeconds
+		}
+	}
+	if srv := r.xmpp.Load(); srv != nil {
+		s.XMPP = r.xmppSummary(srv, s.DurationSeconds)
+		if st := s.Server; st != nil {
+			st.PresencesPerCPUSecond = s.XMPP.perCPUSecond(st.CPUSeconds)
 		}
 	}
 	r.mu.Lock()
@@ -275,7 +293,7 @@ func (s Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %-18s "+format+"\n", append([]any{name}, args...)...)
 	}
 	row("parameters", "%s", s.Parameters.text())
-	if s.Scenario != Idle && s.Scenario != Notify { // they make no measured client calls
+	if !noClientCalls(s.Scenario) {
 		row("operations", "%s", strings.TrimSpace(fmt.Sprintf("%d (%.1f/s)  %s", s.Operations, s.OperationsPerSecond, counts(s.OperationsByKind))))
 	}
 	if s.Scenario == Subscribe {
@@ -290,15 +308,18 @@ func (s Summary) WriteText(w io.Writer) error {
 	if s.SIP != nil {
 		s.SIP.text(row)
 	}
+	if s.XMPP != nil {
+		s.XMPP.text(row)
+	}
 	if s.Scenario == Fanout {
 		row("deliveries", "%d (%.0f/s) of %d expected, %d lost", s.Deliveries, s.DeliveriesPerSecond, s.ExpectedDeliveries, s.LostDeliveries)
 		row("delivery latency", "%s", s.DeliveryLatency.text())
 	}
-	if s.Scenario == Notify && s.DeliveryLatency != nil {
+	if (s.Scenario == Notify || s.Scenario == XMPP) && s.DeliveryLatency != nil {
 		row("deliveries", "%d (%.0f/s) to the watchers' streams", s.Deliveries, s.DeliveriesPerSecond)
 		row("delivery latency", "%s", s.DeliveryLatency.text())
 	}
-	if s.Scenario != Idle && s.Scenario != Notify {
+	if !noClientCalls(s.Scenario) {
 		row("request latency", "%s", s.RequestLatency.text())
 	}
 	if s.Errors.Total == 0 {
@@ -318,6 +339,10 @@ func (s Summary) WriteText(w io.Writer) error {
 		}
 		cpu := fmt.Sprintf("%.2fs", st.CPUSeconds)
 		switch {
+		case st.PresencesPerCPUSecond > 0 && s.XMPP != nil && s.XMPP.IngestMetricFound:
+			cpu += fmt.Sprintf(" (%.0f presences ingested per CPU-second)", st.PresencesPerCPUSecond)
+		case st.PresencesPerCPUSecond > 0:
+			cpu += fmt.Sprintf(" (%.0f presences sent per CPU-second)", st.PresencesPerCPUSecond)
 		case st.NotifiesPerCPUSecond > 0:
 			cpu += fmt.Sprintf(" (%.0f NOTIFYs per CPU-second)", st.NotifiesPerCPUSecond)
 		case st.DeliveriesPerCPUSecond > 0:
@@ -327,6 +352,10 @@ func (s Summary) WriteText(w io.Writer) error {
 		if s.Scenario == Notify {
 			row("server counters", "sip notifies %d  contact changes %d  deliveries %d  coalesced %d  listener drops %d  stream drops %d",
 				st.SIPNotifies, st.ContactChanges, st.ServerDeliveries, st.CoalescedUpdates, st.ListenerDrops, st.StreamDrops)
+		}
+		if s.Scenario == XMPP {
+			row("server counters", "contact changes %d  deliveries %d  coalesced %d  listener drops %d  stream drops %d",
+				st.ContactChanges, st.ServerDeliveries, st.CoalescedUpdates, st.ListenerDrops, st.StreamDrops)
 		}
 		if s.Scenario == Fanout {
 			row("server counters", "contact changes %d  deliveries %d  listener drops %d  stream drops %d  coalesced %d  stream writes %d%s",
@@ -383,10 +412,19 @@ func (p Params) text() string {
 	add("settle", p.Settle, p.Settle != "")
 	add("window", p.Window, p.Window > 0)
 	add("sip-listen", p.SIPListen, p.SIPListen != "")
-	add("streams", p.Streams, p.SIPListen != "")
+	add("xmpp-listen", p.XMPPListen, p.XMPPListen != "")
+	add("component", p.Component, p.Component != "")
+	add("xmpp-domain", p.XMPPDomain, p.XMPPDomain != "")
+	add("jid-domain", p.JIDDomain, p.JIDDomain != "")
+	add("ingest-metric", p.IngestMetric, p.IngestMetric != "")
+	add("streams", p.Streams, p.SIPListen != "" || p.XMPPListen != "")
 	add("seed", p.Seed, p.Connections == 0) // idle draws nothing
 	return strings.Join(parts, " ")
 }
+
+// noClientCalls reports whether scenario s makes no measured client
+// calls (its figures are streams, NOTIFYs or presence stanzas).
+func noClientCalls(s Scenario) bool { return s == Idle || s == Notify || s == XMPP }
 
 // counts formats a count map as "a=1 b=2", sorted by key.
 func counts(m map[string]uint64) string {
