@@ -46,7 +46,9 @@ backend:
 // the truth again, and a wrong component secret is reported by /readyz and
 // the log. PUT /v1/me/presence is 501.
 func TestXMPPComponentProsody(t *testing.T) {
-	srv := prosodytest.Start(t, prosodytest.Options{Privileged: true, Users: map[string]string{"bob": "bob-pw", "carol": "carol-pw"}})
+	srv := prosodytest.Start(t, prosodytest.Options{Privileged: true})
+	srv.RegisterUser(t, "bob", "bob-pw") // with prosodyctl, the server's own admin tool
+	srv.RegisterUser(t, "carol", "carol-pw")
 	ctx := context.Background()
 	tlsCfg := &tls.Config{RootCAs: srv.CAPool(), ServerName: "example.com"}
 	login := func(resource string) *xmpptestclient.Client {
@@ -182,7 +184,8 @@ func TestXMPPComponentProsody(t *testing.T) {
 // once.
 func TestXMPPComponentEjabberd(t *testing.T) {
 	srv := ejabberdtest.Start(t, ejabberdtest.Options{Privileged: true})
-	srv.AddUsers(t, map[string]string{"bob": "bob-pw", "carol": "carol-pw"})
+	srv.AddUser(t, "bob", "bob-pw") // with ejabberdctl register
+	srv.AddUser(t, "carol", "carol-pw")
 	ctx := context.Background()
 	tlsCfg := &tls.Config{RootCAs: srv.CertPool(), ServerName: "example.com"}
 	login := func(user string) *xmpptestclient.Client {
@@ -242,8 +245,10 @@ func TestXMPPComponentEjabberd(t *testing.T) {
 // contacts' clients approve and their presence reaches the app, and a
 // released contact leaves the roster.
 func TestXMPPAccounts(t *testing.T) {
-	users := map[string]string{"ep1": "ep-pw", "ep2": "ep-pw", "u1": "u-pw", "u2": "u-pw", "u3": "u-pw"}
-	srv := prosodytest.Start(t, prosodytest.Options{Users: users})
+	srv := prosodytest.Start(t, prosodytest.Options{})
+	for user, pw := range map[string]string{"ep1": "ep-pw", "ep2": "ep-pw", "u1": "u-pw", "u2": "u-pw", "u3": "u-pw"} {
+		srv.RegisterUser(t, user, pw)
+	}
 	ctx := context.Background()
 	tlsCfg := &tls.Config{RootCAs: srv.CAPool(), ServerName: "example.com"}
 	contacts := map[string]*xmpptestclient.Client{}
@@ -340,8 +345,10 @@ func copyFile(t *testing.T, from, to string) {
 // through its own component; each contact's presence comes from its
 // cluster, and /readyz names a cluster that is down.
 func TestXMPPClusters(t *testing.T) {
-	east := prosodytest.Start(t, prosodytest.Options{Privileged: true, Domain: "east.example", Component: "presence.east.example", Users: map[string]string{"ann": "pw"}})
-	west := prosodytest.Start(t, prosodytest.Options{Privileged: true, Domain: "west.example", Component: "presence.west.example", Users: map[string]string{"ben": "pw"}})
+	east := prosodytest.Start(t, prosodytest.Options{Privileged: true, Domain: "east.example", Component: "presence.east.example"})
+	west := prosodytest.Start(t, prosodytest.Options{Privileged: true, Domain: "west.example", Component: "presence.west.example"})
+	east.RegisterUser(t, "ann", "pw")
+	west.RegisterUser(t, "ben", "pw")
 	ctx := context.Background()
 	for _, u := range []struct {
 		srv  *prosodytest.Server

@@ -212,6 +212,23 @@ func (s *Server) AddUser(tb testing.TB, user, password string) {
 	}
 }
 
+// RegisterUser creates an account with Prosody's own admin tool,
+// `prosodyctl --config ... register USER DOMAIN PASSWORD` (about 0.1-0.3 s
+// each; AddUser writes the storage directly for bulk users).
+func (s *Server) RegisterUser(tb testing.TB, user, password string) {
+	tb.Helper()
+	if err := checkUser(user); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(prosodyctl, "--config", filepath.Join(s.dir, "prosody.cfg.lua"), "register", user, s.opts.Domain, password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("prosodytest: prosodyctl register %s: %v\n%s", user, err, out)
+	}
+}
+
+// prosodyctl is Prosody's admin tool (Debian package prosody).
+const prosodyctl = "/usr/bin/prosodyctl"
+
 // checkUser reports why user is not a usable prepared localpart, or nil.
 func checkUser(user string) error {
 	if user == "" {

@@ -373,3 +373,17 @@ func (c *component) next(t *testing.T) received {
 	r.Name = start.Name.Local
 	return r
 }
+
+// TestRegisterUser creates an account with prosodyctl while Prosody runs
+// and logs in with it.
+func TestRegisterUser(t *testing.T) {
+	srv := Start(t, Options{})
+	srv.RegisterUser(t, "dora", "dora-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := xmpptestclient.Dial(ctx, srv.C2SAddr(), "dora@example.com/desk", "dora-pw", &tls.Config{RootCAs: srv.CAPool(), ServerName: "example.com"})
+	if err != nil {
+		t.Fatalf("login with a prosodyctl-made account: %v\n%s", err, srv.LogTail(20))
+	}
+	c.Close()
+}
