@@ -242,3 +242,34 @@ func (f fakeServer) Secret() string                     { return "secret" }
 func (f fakeServer) AddUser(testing.TB, string, string) {}
 func (f fakeServer) Restart(testing.TB)                 {}
 func (f fakeServer) LogTail(int) string                 { return "" }
+
+// FuzzReader feeds arbitrary bytes after a stream header: the reader never
+// panics, every element it returns is bounded, and a non-presence
+// element's bytes are part of the input (a presence may gain its
+// namespace declaration).
+func FuzzReader(f *testing.F) {
+	f.Add("<presence from='a@example.com/x'><show>dnd</show></presence>")
+	f.Add("<message from='example.com'><privilege xmlns='urn:xmpp:privilege:2'><perm access='presence' type='roster'/></privilege></message>")
+	f.Add("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq> </stream:stream>")
+	f.Add("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
+	f.Add("<presence><status>&amp;&lt;</status></presence><presence/>")
+	const head = "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='x'>"
+	f.Fuzz(func(t *testing.T, body string) {
+		r := newReader(strings.NewReader(head + body))
+		if _, err := r.header(); err != nil {
+			t.Fatalf("header: %v", err)
+		}
+		for range 1000 {
+			e, err := r.next()
+			if err != nil {
+				return
+			}
+			if len(e.raw) > MaxStanzaSize+64 {
+				t.Fatalf("element of %d bytes", len(e.raw))
+			}
+			if e.name.Local != "presence" && !strings.Contains(body, string(e.raw)) {
+				t.Fatalf("element %q is not part of the input", e.raw)
+			}
+		}
+	})
+}
