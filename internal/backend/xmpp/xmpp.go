@@ -116,7 +116,7 @@ type cluster struct {
 	up      bool            // component mode: the component delivers presence
 	upEP    map[string]bool // accounts mode: accounts logged in
 	settled bool            // initial presences had their time since up
-	settle  clock.Timer // pending settle
+	settle  clock.Timer     // pending settle
 	users   map[xpresence.JID]*xpresence.User
 	watched map[xpresence.JID]map[watchKey]struct{}
 }
