@@ -239,7 +239,9 @@ func TestXMPPComponentEjabberd(t *testing.T) {
 	})
 }
 
-// TestXMPPAccounts runs presenced on endpoint accounts of a real Prosody:
+// TestXMPPAccounts runs presenced on endpoint accounts of a real Prosody,
+// over its direct-TLS client port (STARTTLS is covered by
+// internal/xmpp/account and the conformance suite):
 // 2 accounts of at most 2 subscriptions, 3 contacts. The accounts' rosters
 // show fill-first placement (ep1 holds two contacts, ep2 the third), the
 // contacts' clients approve and their presence reaches the app, and a
@@ -277,12 +279,12 @@ backend:
       - name: main
         domains: [example.com]
         server: %q
-        tls: starttls
+        tls: direct
         server_name: example.com
         trust_store: %q
         accounts: [ep1@example.com, ep2@example.com]
         password: ep-pw
-`, srv.C2SAddr(), trust))
+`, srv.DirectTLSAddr(), trust))
 	alice := in.token("alice@example.com")
 	in.start()
 	var sub subscriptionJSON

@@ -79,7 +79,7 @@ type configData struct {
 	Dir, DataDir, PidFile, LogFile, LogLevel string
 	PluginDir                                string
 	CertDir, CertFile, KeyFile               string
-	C2SPort, ComponentPort                   int
+	C2SPort, ComponentPort, DirectTLSPort    int
 	Domain, Component, Secret                string
 	Privileged                               bool
 }

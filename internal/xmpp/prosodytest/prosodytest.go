@@ -90,6 +90,7 @@ type Server struct {
 	keyFile   string
 	cert      *x509.Certificate
 	c2sPort   int
+	tlsPort   int // c2s with direct TLS (XEP-0368)
 	compPort  int
 	opts      Options
 
@@ -146,6 +147,9 @@ func Start(tb testing.TB, opts Options) *Server {
 	if s.compPort, err = freePort(); err != nil {
 		tb.Fatal(err)
 	}
+	if s.tlsPort, err = freePort(); err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(s.Stop)
 	s.start(tb)
 	return s
@@ -160,6 +164,10 @@ func randomSecret() string {
 
 // C2SAddr returns the host:port of the client-to-server listener (STARTTLS).
 func (s *Server) C2SAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.c2sPort) }
+
+// DirectTLSAddr returns the host:port of the client listener that speaks
+// TLS from the first byte (XEP-0368), with the same certificate.
+func (s *Server) DirectTLSAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.tlsPort) }
 
 // ComponentAddr returns the host:port of the XEP-0114 component listener.
 func (s *Server) ComponentAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.compPort) }
@@ -319,6 +327,7 @@ func (s *Server) start(tb testing.TB) {
 		KeyFile:       s.keyFile,
 		C2SPort:       s.c2sPort,
 		ComponentPort: s.compPort,
+		DirectTLSPort: s.tlsPort,
 		Domain:        s.opts.Domain,
 		Component:     s.opts.Component,
 		Secret:        s.opts.ComponentSecret,
