@@ -181,7 +181,7 @@ func TestXMPPComponentProsody(t *testing.T) {
 // (not a made-up Offline) until either they change presence or the
 // administrator puts probe@<component> on their roster (ejabberdctl
 // add_rosteritem), after which ejabberd pushes their current presence at
-// once.
+// once; an ejabberd restart is recovered.
 func TestXMPPComponentEjabberd(t *testing.T) {
 	srv := ejabberdtest.Start(t, ejabberdtest.Options{Privileged: true})
 	srv.AddUser(t, "bob", "bob-pw") // with ejabberdctl register
@@ -236,6 +236,22 @@ func TestXMPPComponentEjabberd(t *testing.T) {
 	eventually(t, "carol's presence pushed after provisioning", func() bool {
 		p := get("carol@example.com")
 		return p.Availability == "DoNotDisturb" && p.Note == "provisioned"
+	})
+
+	// A restart ends every session: carol's old state is dropped (Unknown
+	// while presenced reconnects, then whatever ejabberd answers the
+	// probe), and her next presence is seen.
+	srv.Restart(t)
+	eventually(t, "carol's old state dropped", func() bool {
+		return get("carol@example.com").Availability != "DoNotDisturb"
+	})
+	carol2 := login("carol")
+	if err := carol2.SendPresence("away", "after the restart", 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "carol after the restart", func() bool {
+		p := get("carol@example.com")
+		return p.Availability == "Away" && p.Note == "after the restart"
 	})
 }
 
