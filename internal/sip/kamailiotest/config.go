@@ -75,11 +75,10 @@ func findKamailio(needTLS bool) (bin, modDir string, err error) {
 	return "", "", fmt.Errorf("kamailiotest: no Kamailio module directory found in %v (%s)", moduleDirs, installHint)
 }
 
-// freePort returns a loopback TCP port that was free a moment ago; withUDP
-// also requires the same UDP port to be free. The port is released before
-// returning, so another process could take it first, which is unlikely on
-// a test machine.
-func freePort(withUDP bool) (int, error) {
+// freeTCPUDPPort returns a loopback port that was free for both TCP and UDP
+// a moment ago. The port is released before returning, so another process
+// could take it first, which is unlikely on a test machine.
+func freeTCPUDPPort() (int, error) {
 	var lastErr error
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,10 +86,6 @@ func freePort(withUDP bool) (int, error) {
 			return 0, fmt.Errorf("kamailiotest: pick port: %w", err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		if !withUDP {
-			l.Close()
-			return port, nil
-		}
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		l.Close()
 		if err != nil {

@@ -26,16 +26,16 @@
 package kamailiotest
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/testserver"
 )
 
 // DefaultDomain is the SIP domain served when Options.Domain is empty.
@@ -113,10 +113,9 @@ type Server struct {
 
 	// mu guards the fields below.
 	mu   sync.Mutex
-	run  int           // number of the current or last run, from 1
-	cmd  *exec.Cmd     // current process, nil when stopped
-	done chan struct{} // closed when cmd has been waited for
-	log  string        // log file of the current or last run
+	run  int                 // number of the current or last run, from 1
+	proc *testserver.Process // current process, nil when stopped
+	log  string              // log file of the current or last run
 }
 
 // Start runs a Kamailio presence server on loopback and stops it when tb's
@@ -148,13 +147,11 @@ func Start(tb testing.TB, opts Options) *Server {
 		tb.Fatalf("kamailiotest: runtime dir: %v", err)
 	}
 	tb.Cleanup(func() { os.RemoveAll(s.rtDir) }) // runs after Stop
-	if s.port, err = freePort(true); err != nil {
+	if s.port, err = freeTCPUDPPort(); err != nil {
 		tb.Fatal(err)
 	}
 	if opts.TLS {
-		if s.tlsPort, err = freePort(false); err != nil {
-			tb.Fatal(err)
-		}
+		s.tlsPort = testserver.FreePort(tb)
 	}
 	tb.Cleanup(s.Stop)
 	s.start(tb)
@@ -189,15 +186,7 @@ func (s *Server) LogTail(n int) string {
 	s.mu.Lock()
 	path := s.log
 	s.mu.Unlock()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if n >= 0 && len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return testserver.Tail(path, n)
 }
 
 // SetBusy makes Kamailio answer every SUBSCRIBE and PUBLISH with 503 and
@@ -232,22 +221,12 @@ func (s *Server) Restart(tb testing.TB) {
 // seconds) and waits for it. It is idempotent.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
+	if proc != nil {
+		proc.Stop(syscall.SIGTERM, stopGrace)
 	}
-	pgid := cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-done
-	}
-	// Children that outlived the main process must not keep the ports.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // start renders a fresh run directory, launches Kamailio and waits until it
@@ -258,60 +237,27 @@ func (s *Server) start(tb testing.TB) {
 	s.run++
 	run, dir := s.run, s.runDirLocked()
 	s.log = filepath.Join(dir, "kamailio.log")
+	logPath := s.log
 	s.mu.Unlock()
 
 	cfg, err := s.render(dir, run)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "kamailio.log"))
-	if err != nil {
-		tb.Fatalf("kamailiotest: create log: %v", err)
-	}
-	defer logFile.Close() // the child holds its own descriptor
-
 	cmd := exec.Command(s.bin, "-DD", "-E", "-Y", s.rtDir, "-f", cfg)
 	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("kamailiotest: start %s: %v", s.bin, err)
+	proc, err := testserver.Start(cmd, logPath)
+	if err != nil {
+		tb.Fatalf("kamailiotest: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
 	s.mu.Lock()
-	s.cmd, s.done = cmd, done
+	s.proc = proc
 	s.mu.Unlock()
 
-	if err := s.waitReady(done); err != nil {
+	ready := func() error { return ping(s.Addr(), time.Second) }
+	if err := proc.WaitReady(readyTimeout, ready); err != nil {
 		s.Stop()
 		tb.Fatalf("kamailiotest: %v\n--- kamailio log tail ---\n%s", err, s.LogTail(40))
-	}
-}
-
-// waitReady polls with OPTIONS until Kamailio answers 200, exits, or the
-// deadline passes.
-func (s *Server) waitReady(exited <-chan struct{}) error {
-	deadline := time.Now().Add(readyTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		if lastErr = ping(s.Addr(), time.Second); lastErr == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v: %w", readyTimeout, lastErr)
-		}
-		select {
-		case <-exited:
-			return errors.New("kamailio exited during startup")
-		case <-tick.C:
-		}
 	}
 }
 

@@ -1,19 +1,17 @@
 package kamailiotest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/testserver"
 )
 
 // PKI is a throwaway CA with a server certificate for 127.0.0.1,
@@ -32,8 +30,7 @@ type PKI struct {
 func NewPKI(t testing.TB) PKI {
 	t.Helper()
 	dir := t.TempDir()
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
+	ca, err := testserver.Issue(&x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "kamailiotest CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
@@ -41,22 +38,17 @@ func NewPKI(t testing.TB) PKI {
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
+	p := PKI{Pool: ca.Pool(), CAFile: filepath.Join(dir, "ca.pem")}
+	if err := os.WriteFile(p.CAFile, ca.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := PKI{Pool: x509.NewCertPool(), CAFile: filepath.Join(dir, "ca.pem")}
-	p.Pool.AddCert(caCert)
-	writePEM(t, p.CAFile, "CERTIFICATE", caDER)
 
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, certFile, keyFile string) *testserver.Cert {
+		c, err := testserver.Issue(&x509.Certificate{
 			SerialNumber: big.NewInt(serial),
 			Subject:      pkix.Name{CommonName: cn},
 			NotBefore:    time.Now().Add(-time.Hour),
@@ -65,50 +57,20 @@ func NewPKI(t testing.TB) PKI {
 			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 			DNSNames:     []string{"localhost", DefaultDomain, "sip." + DefaultDomain},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		}, ca)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return der, key
+		if err := c.WriteFiles(certFile, keyFile); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	srvDER, srvKey := issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth)
 	p.ServerCert, p.ServerKey = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
-	writePEM(t, p.ServerCert, "CERTIFICATE", srvDER)
-	writePEM(t, p.ServerKey, "PRIVATE KEY", marshalKey(t, srvKey))
+	issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, p.ServerCert, p.ServerKey)
 
-	cliDER, cliKey := issue(3, "presence_gw", x509.ExtKeyUsageClientAuth)
-	p.Client = tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}
 	p.ClientCert, p.ClientKey = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
-	writePEM(t, p.ClientCert, "CERTIFICATE", cliDER)
-	writePEM(t, p.ClientKey, "PRIVATE KEY", marshalKey(t, cliKey))
+	cli := issue(3, "presence_gw", x509.ExtKeyUsageClientAuth, p.ClientCert, p.ClientKey)
+	p.Client = tls.Certificate{Certificate: [][]byte{cli.Cert.Raw}, PrivateKey: cli.Key}
 	return p
-}
-
-// newKey returns a fresh P-256 key.
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// marshalKey returns k in PKCS#8 DER.
-func marshalKey(t testing.TB, k *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-// writePEM writes one PEM block to path.
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

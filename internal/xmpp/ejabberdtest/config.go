@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,18 +58,6 @@ func findEjabberd() (erl, erlLibs string, err error) {
 		}
 	}
 	return "", "", fmt.Errorf("ejabberdtest: ejabberd application not found in %v (%s)", appGlobs, installHint)
-}
-
-// freePort returns a loopback TCP port that was free a moment ago. The port
-// is released before returning, so another process could take it first,
-// which is unlikely on a test machine.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("ejabberdtest: pick port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // randomHex returns n random bytes, hex-encoded.

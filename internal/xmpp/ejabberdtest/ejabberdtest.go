@@ -49,7 +49,6 @@ package ejabberdtest
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,6 +58,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/testserver"
 )
 
 // DefaultDomain is the XMPP virtual host served when Options.Domain is
@@ -110,10 +111,9 @@ type Server struct {
 
 	// mu guards the fields below.
 	mu   sync.Mutex
-	run  int           // number of the current or last run, from 1
-	cmd  *exec.Cmd     // current process, nil when stopped
-	done chan struct{} // closed when cmd has been waited for
-	log  string        // console log of the current or last run
+	run  int                 // number of the current or last run, from 1
+	proc *testserver.Process // current process, nil when stopped
+	log  string              // console log of the current or last run
 }
 
 // Start runs an ejabberd on loopback and kills it when tb's test ends. It
@@ -135,11 +135,9 @@ func Start(tb testing.TB, opts Options) *Server {
 		tb.Fatal(err)
 	}
 	s := &Server{erl: erl, erlLibs: erlLibs, baseDir: tb.TempDir(), opts: opts}
-	for _, p := range []*int{&s.distPort, &s.c2sPort, &s.compPort} {
-		if *p, err = freePort(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	s.distPort = testserver.FreePort(tb)
+	s.c2sPort = testserver.FreePort(tb)
+	s.compPort = testserver.FreePort(tb)
 	// The dist port is held by the running node, so the name is unique
 	// among live instances; Mnesia ties the spool to it, so it must stay
 	// the same across restarts, as the ports do.
@@ -192,15 +190,7 @@ func (s *Server) LogTail(n int) string {
 	s.mu.Lock()
 	path := s.log
 	s.mu.Unlock()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if n >= 0 && len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return testserver.Tail(path, n)
 }
 
 // Restart stops ejabberd gracefully and starts it again on the same ports
@@ -221,25 +211,16 @@ func (s *Server) Stop() { s.stop(syscall.SIGTERM) }
 func (s *Server) kill() { s.stop(syscall.SIGKILL) }
 
 // stop sends sig to the process group and waits for the process, sending
-// SIGKILL after stopGrace.
+// SIGKILL after stopGrace. Port programs (os_mon's memsup) must not outlive
+// the node, and testserver.Process.Stop sees to that.
 func (s *Server) stop(sig syscall.Signal) {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
+	if proc != nil {
+		proc.Stop(sig, stopGrace)
 	}
-	pgid := cmd.Process.Pid
-	_ = syscall.Kill(-pgid, sig)
-	select {
-	case <-done:
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-done
-	}
-	// Port programs (os_mon's memsup) must not outlive the node.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // start launches a new run of ejabberd and waits until it is ready.
@@ -249,17 +230,12 @@ func (s *Server) start(tb testing.TB) {
 	s.run++
 	runDir := filepath.Join(s.baseDir, fmt.Sprintf("run%d", s.run))
 	s.log = filepath.Join(runDir, "console.log")
+	logPath := s.log
 	s.mu.Unlock()
 
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		tb.Fatalf("ejabberdtest: create run dir: %v", err)
 	}
-	logFile, err := os.Create(filepath.Join(runDir, "console.log"))
-	if err != nil {
-		tb.Fatalf("ejabberdtest: create log: %v", err)
-	}
-	defer logFile.Close() // the child holds its own descriptor
-
 	cmd := exec.Command(s.erl, s.serverArgs()...)
 	cmd.Dir = s.spoolDir()
 	cmd.Env = s.env(
@@ -267,24 +243,18 @@ func (s *Server) start(tb testing.TB) {
 		"EJABBERD_LOG_PATH="+filepath.Join(runDir, "ejabberd.log"),
 		"ERL_CRASH_DUMP="+filepath.Join(runDir, "erl_crash.dump"),
 	)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
 	// Pdeathsig (kept across exec, so it reaches beam.smp) kills the node
 	// if the test binary dies before its cleanup runs.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("ejabberdtest: start %s: %v", s.erl, err)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proc, err := testserver.Start(cmd, logPath)
+	if err != nil {
+		tb.Fatalf("ejabberdtest: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
 	s.mu.Lock()
-	s.cmd, s.done = cmd, done
+	s.proc = proc
 	s.mu.Unlock()
 
-	if err := s.waitReady(done); err != nil {
+	if err := proc.WaitReady(readyTimeout, s.ready); err != nil {
 		s.kill()
 		tb.Fatalf("ejabberdtest: %v\n--- ejabberd log tail ---\n%s", err, s.LogTail(40))
 	}
@@ -305,28 +275,13 @@ func (s *Server) serverArgs() []string {
 	}
 }
 
-// waitReady polls until the c2s listener offers STARTTLS and ejabberd_ctl
-// reports the node started, the process exits, or the deadline passes.
-func (s *Server) waitReady(exited <-chan struct{}) error {
-	deadline := time.Now().Add(readyTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		if lastErr = probeC2S(s.C2SAddr(), s.opts.Domain, time.Second); lastErr == nil {
-			if lastErr = s.checkStarted(); lastErr == nil {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v: %w", readyTimeout, lastErr)
-		}
-		select {
-		case <-exited:
-			return errors.New("ejabberd exited during startup")
-		case <-tick.C:
-		}
+// ready reports whether the c2s listener offers STARTTLS and ejabberd_ctl
+// reports the node started.
+func (s *Server) ready() error {
+	if err := probeC2S(s.C2SAddr(), s.opts.Domain, time.Second); err != nil {
+		return err
 	}
+	return s.checkStarted()
 }
 
 // checkStarted runs ejabberd_ctl status and checks that it reports the

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,18 +59,6 @@ func findPluginDir() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("prosodytest: mod_privilege not found in %v (%s)", pluginDirs, installHint)
-}
-
-// freePort returns a loopback TCP port that was free a moment ago. The port
-// is released before returning, so another process could take it first,
-// which is unlikely on a test machine.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("prosodytest: pick port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // configData is what the configuration template sees.

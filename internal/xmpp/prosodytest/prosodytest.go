@@ -42,6 +42,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/testserver"
 )
 
 // DefaultDomain is the VirtualHost served when Options.Domain is empty.
@@ -88,7 +90,7 @@ type Server struct {
 	dataDir   string
 	certFile  string
 	keyFile   string
-	cert      *x509.Certificate
+	cert      *testserver.Cert
 	c2sPort   int
 	tlsPort   int // c2s with direct TLS (XEP-0368)
 	compPort  int
@@ -96,11 +98,9 @@ type Server struct {
 
 	// mu guards the fields below.
 	mu   sync.Mutex
-	run  int           // number of the current or last run, from 1
-	cmd  *exec.Cmd     // current process, nil when stopped
-	done chan struct{} // closed when cmd has been waited for
-	log  string        // Prosody's log file of the current or last run
-	out  string        // stdout and stderr of the current or last run
+	run  int                 // number of the current or last run, from 1
+	proc *testserver.Process // current process, nil when stopped
+	log  string              // Prosody's log file of the current or last run
 }
 
 // Start runs Prosody on loopback and stops it when tb's test ends. It calls
@@ -137,19 +137,15 @@ func Start(tb testing.TB, opts Options) *Server {
 	}
 	s.certFile = filepath.Join(certDir, "server.crt")
 	s.keyFile = filepath.Join(certDir, "server.key")
-	names := []string{opts.Domain, opts.Component, "localhost"}
-	if s.cert, err = writeSelfSigned(s.certFile, s.keyFile, names); err != nil {
+	if s.cert, err = testserver.SelfSigned(opts.Domain, opts.Component, "localhost"); err != nil {
 		tb.Fatal(err)
 	}
-	if s.c2sPort, err = freePort(); err != nil {
+	if err := s.cert.WriteFiles(s.certFile, s.keyFile); err != nil {
 		tb.Fatal(err)
 	}
-	if s.compPort, err = freePort(); err != nil {
-		tb.Fatal(err)
-	}
-	if s.tlsPort, err = freePort(); err != nil {
-		tb.Fatal(err)
-	}
+	s.c2sPort = testserver.FreePort(tb)
+	s.compPort = testserver.FreePort(tb)
+	s.tlsPort = testserver.FreePort(tb)
 	tb.Cleanup(s.Stop)
 	s.start(tb)
 	return s
@@ -187,11 +183,7 @@ func (s *Server) CertFile() string { return s.certFile }
 
 // CAPool returns a new pool holding Prosody's certificate, for
 // tls.Config.RootCAs with ServerName set to Domain.
-func (s *Server) CAPool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(s.cert)
-	return p
-}
+func (s *Server) CAPool() *x509.CertPool { return s.cert.Pool() }
 
 // Dir returns the server's directory: prosody.cfg.lua, certs/, data/ (the
 // internal storage, kept across Restart) and one log per run.
@@ -253,20 +245,7 @@ func (s *Server) LogTail(n int) string {
 	s.mu.Lock()
 	path := s.log
 	s.mu.Unlock()
-	return tail(path, n)
-}
-
-// tail returns the last n lines of the file at path, or a note why not.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if n >= 0 && len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return testserver.Tail(path, n)
 }
 
 // Restart stops Prosody and starts it again on the same ports with the same
@@ -281,22 +260,12 @@ func (s *Server) Restart(tb testing.TB) {
 // seconds) and waits for it. It is idempotent.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
+	if proc != nil {
+		proc.Stop(syscall.SIGTERM, stopGrace)
 	}
-	pgid := cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-done
-	}
-	// Nothing of the group may outlive Stop and keep the ports.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // start renders the configuration for the next run, launches Prosody and
@@ -306,8 +275,8 @@ func (s *Server) start(tb testing.TB) {
 	s.mu.Lock()
 	s.run++
 	s.log = filepath.Join(s.dir, fmt.Sprintf("prosody-%d.log", s.run))
-	s.out = filepath.Join(s.dir, fmt.Sprintf("prosody-%d.out", s.run))
-	logPath, outPath := s.log, s.out
+	logPath := s.log
+	outPath := filepath.Join(s.dir, fmt.Sprintf("prosody-%d.out", s.run))
 	s.mu.Unlock()
 
 	cfg := filepath.Join(s.dir, "prosody.cfg.lua")
@@ -336,56 +305,23 @@ func (s *Server) start(tb testing.TB) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out, err := os.Create(outPath)
-	if err != nil {
-		tb.Fatalf("prosodytest: create output file: %v", err)
-	}
-	defer out.Close() // the child holds its own descriptor
-
 	cmd := exec.Command(s.bin, "-F", "--config", cfg)
 	cmd.Dir = s.dir
-	cmd.Stdout = out
-	cmd.Stderr = out
 	// Pdeathsig: a test binary that dies (a panic skips the cleanups of
 	// parent tests) must not leave Prosody holding its ports.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("prosodytest: start %s: %v", s.bin, err)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proc, err := testserver.Start(cmd, outPath)
+	if err != nil {
+		tb.Fatalf("prosodytest: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
 	s.mu.Lock()
-	s.cmd, s.done = cmd, done
+	s.proc = proc
 	s.mu.Unlock()
 
-	if err := s.waitReady(done); err != nil {
+	ready := func() error { return s.probe(time.Second) }
+	if err := proc.WaitReady(readyTimeout, ready); err != nil {
 		s.Stop()
 		tb.Fatalf("prosodytest: %v\n--- prosody output ---\n%s\n--- prosody log tail ---\n%s",
-			err, tail(outPath, 20), tail(logPath, 40))
-	}
-}
-
-// waitReady polls both ports until each answers with an XMPP stream,
-// Prosody exits, or the deadline passes.
-func (s *Server) waitReady(exited <-chan struct{}) error {
-	deadline := time.Now().Add(readyTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		if lastErr = s.probe(time.Second); lastErr == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v: %w", readyTimeout, lastErr)
-		}
-		select {
-		case <-exited:
-			return errors.New("prosody exited during startup")
-		case <-tick.C:
-		}
+			err, testserver.Tail(outPath, 20), testserver.Tail(logPath, 40))
 	}
 }
