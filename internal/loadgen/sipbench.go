@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,13 +35,19 @@ const dialogStall = 15 * time.Second
 // notifyFlags declares the flags of the notify scenario.
 func (c *Config) notifyFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Distinct, "contacts", c.Distinct, "distinct contacts watched (contact-N@bench.test): one SIP dialog each")
-	fs.IntVar(&c.Watchers, "watchers", 0, "watchers (watcher-N@bench.test) sharing the contacts; 0 = one per 1000 contacts")
-	fs.IntVar(&c.Batch, "batch", c.Batch, "contacts per subscribe or PATCH request while preparing")
-	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "concurrent requests while preparing")
+	c.watcherFlags(fs)
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "NOTIFYs per second in total; 0 = as fast as --window allows")
 	fs.IntVar(&c.Window, "window", c.Window, "NOTIFYs unanswered at most, pipelined on the connection")
 	fs.StringVar(&c.SIPListen, "sip-listen", c.SIPListen, "`address` (host:port) of the tool's SIP server, the server's backend.sip.server; port 0 picks a free one")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "NOTIFYs before the measured window, at most 10m")
+}
+
+// watcherFlags declares the flags the notify and xmpp scenarios share:
+// the watchers, their preparation, their streams.
+func (c *Config) watcherFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.Watchers, "watchers", 0, "watchers (watcher-N@bench.test) sharing the contacts; 0 = one per 1000 contacts")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "contacts per subscribe or PATCH request while preparing")
+	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "concurrent requests while preparing")
 	fs.BoolVar(&c.Streams, "streams", c.Streams, "connect the watchers' WebSocket streams and count the changes delivered")
 	fs.BoolVar(&c.Keep, "keep", false, "leave the subscriptions in place at the end")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the contact draw")
@@ -60,6 +67,21 @@ func (c *Config) spreadNotifyContacts() {
 
 // validateNotify checks the flags of the notify scenario.
 func (c *Config) validateNotify(bad func(flagName, format string, args ...any)) {
+	c.validateWatchers(bad)
+	if c.Window < 1 || c.Window > maxWindow {
+		bad("window", "must be %d..%d, got %d", 1, maxWindow, c.Window)
+	}
+	if math.IsNaN(c.Rate) || c.Rate < 0 || c.Rate > maxRate {
+		bad("rate", "must be 0 (as fast as the window allows) to %d, got %v", maxRate, c.Rate)
+	}
+	if err := checkListenAddr(c.SIPListen); err != nil {
+		bad("sip-listen", "%v", err)
+	}
+}
+
+// validateWatchers checks the flags the scenarios with a server of the
+// tool's own (notify, xmpp) share: contacts, watchers, batch.
+func (c *Config) validateWatchers(bad func(flagName, format string, args ...any)) {
 	intIn := func(flagName string, v, lo, hi int) {
 		if v < lo || v > hi {
 			bad(flagName, "must be %d..%d, got %d", lo, hi, v)
@@ -68,21 +90,21 @@ func (c *Config) validateNotify(bad func(flagName, format string, args ...any)) 
 	intIn("contacts", c.Distinct, 1, maxContacts)
 	intIn("watchers", c.Watchers, 1, max(1, min(c.Distinct, maxWatchers)))
 	intIn("batch", c.Batch, 1, maxBatch)
-	intIn("window", c.Window, 1, maxWindow)
-	if math.IsNaN(c.Rate) || c.Rate < 0 || c.Rate > maxRate {
-		bad("rate", "must be 0 (as fast as the window allows) to %d, got %v", maxRate, c.Rate)
-	}
-	host, port, err := net.SplitHostPort(c.SIPListen)
+}
+
+// checkListenAddr checks that addr is IP:port, port 0..65535.
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		bad("sip-listen", "want host:port, got %q", c.SIPListen)
-		return
+		return fmt.Errorf("want host:port, got %q", addr)
 	}
 	if _, err := netip.ParseAddr(host); err != nil {
-		bad("sip-listen", "host must be an IP address, got %q", host)
+		return fmt.Errorf("host must be an IP address, got %q", host)
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
-		bad("sip-listen", "port must be 0..65535, got %q", port)
+		return fmt.Errorf("port must be 0..65535, got %q", port)
 	}
+	return nil
 }
 
 // runNotify: the tool listens as the SIP presence server, the watchers
@@ -99,44 +121,13 @@ func (r *runner) runNotify(ctx context.Context) error {
 	r.sip.Store(srv)
 	fmt.Fprintf(r.out, "SIP server listening on %s (the server's backend.sip.server)\n", srv.addr())
 
-	sctx, cancel := r.setupContext(ctx)
-	defer cancel()
-	watchers, err := r.mint(sctx, watcherPrefix, r.cfg.Watchers)
-	if err != nil {
-		return setupErr(sctx, err)
-	}
-	subs := make([]watcherSub, r.cfg.Watchers)
-	defer r.deleteAll(ctx, watchers, subs)
-	r.setPhase("subscribing")
-	err = forEach(sctx, r.cfg.Watchers, r.cfg.Concurrency, func(ctx context.Context, w int) error {
-		return r.subscribeWatcher(ctx, watchers[w], w, &subs[w], false)
+	s, ss, cleanup, err := r.prepareWatchers(ctx, run, func(sctx context.Context) error {
+		return r.waitDialogs(sctx, srv)
 	})
+	defer cleanup()
 	if err != nil {
-		return setupErr(sctx, fmt.Errorf("preparing subscriptions: %w", err))
+		return err
 	}
-	r.before = r.snapshot(ctx)
-	r.expectWatches = r.expectedWatches(r.pool.covered(r.cfg.Watchers))
-	if err := r.waitDialogs(sctx, srv); err != nil {
-		return setupErr(sctx, err)
-	}
-
-	var s *sink
-	ss := &streams{}
-	defer ss.stop()
-	if r.cfg.Streams {
-		s = newSink(&r.rec, run)
-		r.setPhase("connecting")
-		err = forEach(sctx, r.cfg.Watchers, r.cfg.Concurrency, func(cctx context.Context, w int) error {
-			if err := r.connectWebSocket(cctx, ss, watchers[w], s); err != nil {
-				return fmt.Errorf("stream of %s: %w", email(watcherPrefix, w), err)
-			}
-			return nil
-		})
-		if err != nil {
-			return setupErr(sctx, fmt.Errorf("connecting streams: %w", err))
-		}
-	}
-	cancel()
 
 	if r.cfg.Warmup > 0 {
 		r.setPhase("warming up")
@@ -146,16 +137,10 @@ func (r *runner) runNotify(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	r.before = r.snapshot(ctx)
 	r.sipDialogs, _ = srv.dialogCount()
-	srv.measuring.Store(true)
-	r.beginMeasure()
-	if s != nil {
-		s.open(r.measureStart)
-	}
-	srv.sendNotifies(ctx, r.cfg.Duration, r.cfg.Rate, r.cfg.Window)
-	srv.measuring.Store(false)
-	r.endMeasure()
+	r.measureWindow(ctx, &srv.measuring, s, func() {
+		srv.sendNotifies(ctx, r.cfg.Duration, r.cfg.Rate, r.cfg.Window)
+	})
 	r.setPhase("draining")
 	srv.drainNotifies(ctx, sipDrainMax)
 	if s != nil {
@@ -165,6 +150,77 @@ func (r *runner) runNotify(ctx context.Context) error {
 	r.checkNotify(srv)
 	ss.stop()
 	return nil
+}
+
+// prepareWatchers prepares the notify and xmpp scenarios under the setup
+// context: it mints the --watchers watchers, subscribes each to its
+// contacts through the client API, takes the baseline snapshot and the
+// watches to expect, runs wait (what the tool's server must see first),
+// and connects the watchers' WebSocket streams into ss when --streams
+// asks for them. s counts the streams' deliveries, nil without streams.
+// cleanup stops the streams and deletes the subscriptions (unless --keep)
+// with ctx; it is never nil and is to be deferred whatever the error,
+// which is ready to return.
+func (r *runner) prepareWatchers(ctx context.Context, run string, wait func(sctx context.Context) error) (s *sink, ss *streams, cleanup func(), err error) {
+	sctx, cancel := r.setupContext(ctx)
+	defer cancel()
+	ss = &streams{}
+	watchers, err := r.mint(sctx, watcherPrefix, r.cfg.Watchers)
+	if err != nil {
+		return nil, ss, ss.stop, setupErr(sctx, err)
+	}
+	subs := make([]watcherSub, r.cfg.Watchers)
+	cleanup = func() {
+		ss.stop()
+		r.deleteAll(ctx, watchers, subs)
+	}
+	r.setPhase("subscribing")
+	err = forEach(sctx, r.cfg.Watchers, r.cfg.Concurrency, func(ctx context.Context, w int) error {
+		return r.subscribeWatcher(ctx, watchers[w], w, &subs[w], false)
+	})
+	if err != nil {
+		return nil, ss, cleanup, setupErr(sctx, fmt.Errorf("preparing subscriptions: %w", err))
+	}
+	r.before = r.snapshot(ctx)
+	r.expectWatches = r.expectedWatches(r.pool.covered(r.cfg.Watchers))
+	if err := wait(sctx); err != nil {
+		return nil, ss, cleanup, setupErr(sctx, err)
+	}
+	if r.cfg.Streams {
+		s = newSink(&r.rec, run)
+		if err := r.connectWatchers(sctx, ss, s, watchers); err != nil {
+			return nil, ss, cleanup, setupErr(sctx, fmt.Errorf("connecting streams: %w", err))
+		}
+	}
+	return s, ss, cleanup, nil
+}
+
+// connectWatchers connects the watchers' WebSocket streams into ss,
+// delivering to s.
+func (r *runner) connectWatchers(sctx context.Context, ss *streams, s *sink, watchers []string) error {
+	r.setPhase("connecting")
+	return forEach(sctx, len(watchers), r.cfg.Concurrency, func(cctx context.Context, w int) error {
+		if err := r.connectWebSocket(cctx, ss, watchers[w], s); err != nil {
+			return fmt.Errorf("stream of %s: %w", email(watcherPrefix, w), err)
+		}
+		return nil
+	})
+}
+
+// measureWindow runs send as the measured window of the notify and xmpp
+// scenarios: it takes the baseline snapshot, has the tool's server count
+// (measuring) and the sink time deliveries (when s is not nil) while
+// send runs.
+func (r *runner) measureWindow(ctx context.Context, measuring *atomic.Bool, s *sink, send func()) {
+	r.before = r.snapshot(ctx)
+	measuring.Store(true)
+	r.beginMeasure()
+	if s != nil {
+		s.open(r.measureStart)
+	}
+	send()
+	measuring.Store(false)
+	r.endMeasure()
 }
 
 // waitDialogs waits until the SIP server holds a dialog for every watch
@@ -285,17 +341,22 @@ func (r *runner) sipSummary(srv *sipServer, seconds float64) *SIPStats {
 
 // text writes the SIP rows of the text summary.
 func (st *SIPStats) text(row func(name, format string, args ...any)) {
-	answered := map[string]uint64{}
-	for k, n := range st.Requests {
-		if n > 0 {
-			answered[k] = n
-		}
-	}
-	row("sip", "listening on %s; %d connection(s), %d dialogs; requests %s", st.Listen, st.Connections, st.Dialogs, counts(answered))
+	row("sip", "listening on %s; %d connection(s), %d dialogs; requests %s", st.Listen, st.Connections, st.Dialogs, counts(nonZero(st.Requests)))
 	row("notifies", "%d sent, %d answered 2xx (%.0f/s), %d other, %d unanswered; window %d",
 		st.Sent, st.Answered2xx, st.AnsweredPerSecond, st.AnsweredOther, st.Unanswered, st.Window)
 	if st.AnsweredOther > 0 {
 		row("answered", "%s", counts(st.AnsweredByStatus))
 	}
 	row("notify latency", "%s", st.Latency.text())
+}
+
+// nonZero returns the entries of m that are not 0, for a summary row.
+func nonZero(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, n := range m {
+		if n > 0 {
+			out[k] = n
+		}
+	}
+	return out
 }

@@ -5,9 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -19,9 +16,7 @@ const metricXMPPPresences = "presenced_xmpp_presences_total"
 // xmppFlags declares the flags of the xmpp scenario.
 func (c *Config) xmppFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Distinct, "contacts", c.Distinct, "distinct contacts watched (contact-N@bench.test), whose presences the tool sends")
-	fs.IntVar(&c.Watchers, "watchers", 0, "watchers (watcher-N@bench.test) sharing the contacts; 0 = one per 1000 contacts")
-	fs.IntVar(&c.Batch, "batch", c.Batch, "contacts per subscribe or PATCH request while preparing")
-	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "concurrent requests while preparing")
+	c.watcherFlags(fs)
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "presence stanzas per second in total; 0 = as fast as the connection takes them")
 	fs.StringVar(&c.XMPPListen, "xmpp-listen", c.XMPPListen, "`address` (host:port) of the tool's component port, the cluster's server; port 0 picks a free one")
 	fs.StringVar(&c.Component, "component", c.Component, "component `address` presenced connects as (the cluster's component)")
@@ -30,21 +25,11 @@ func (c *Config) xmppFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JIDDomain, "jid-domain", "", "`domain` of the contacts' JIDs (contact-N@DOMAIN, the cluster's xmpp_domain); default --xmpp-domain")
 	fs.StringVar(&c.IngestMetric, "ingest-metric", c.IngestMetric, "server counter of the presence stanzas its XMPP backend ingested")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "presences before the measured window, at most 10m")
-	fs.BoolVar(&c.Streams, "streams", c.Streams, "connect the watchers' WebSocket streams and count the changes delivered")
-	fs.BoolVar(&c.Keep, "keep", false, "leave the subscriptions in place at the end")
-	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the contact draw")
 }
 
 // validateXMPP checks the flags of the xmpp scenario.
 func (c *Config) validateXMPP(bad func(flagName, format string, args ...any)) {
-	intIn := func(flagName string, v, lo, hi int) {
-		if v < lo || v > hi {
-			bad(flagName, "must be %d..%d, got %d", lo, hi, v)
-		}
-	}
-	intIn("contacts", c.Distinct, 1, maxContacts)
-	intIn("watchers", c.Watchers, 1, max(1, min(c.Distinct, maxWatchers)))
-	intIn("batch", c.Batch, 1, maxBatch)
+	c.validateWatchers(bad)
 	if math.IsNaN(c.Rate) || c.Rate < 0 || c.Rate > maxRate {
 		bad("rate", "must be 0 (as fast as the connection takes them) to %d, got %v", maxRate, c.Rate)
 	}
@@ -62,21 +47,6 @@ func (c *Config) validateXMPP(bad func(flagName, format string, args ...any)) {
 	if c.IngestMetric == "" || !isMetricName(c.IngestMetric) {
 		bad("ingest-metric", "must be a metric name, got %q", c.IngestMetric)
 	}
-}
-
-// checkListenAddr checks that addr is IP:port, port 0..65535.
-func checkListenAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("want host:port, got %q", addr)
-	}
-	if _, err := netip.ParseAddr(host); err != nil {
-		return fmt.Errorf("host must be an IP address, got %q", host)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
-		return fmt.Errorf("port must be 0..65535, got %q", port)
-	}
-	return nil
 }
 
 // isDNSName reports whether s is a domain name of letters, digits and
@@ -125,45 +95,17 @@ func (r *runner) runXMPP(ctx context.Context) error {
 	r.xmpp.Store(srv)
 	fmt.Fprintf(r.out, "XMPP component port listening on %s (the cluster's server)\n", srv.addr())
 
-	sctx, cancel := r.setupContext(ctx)
-	defer cancel()
-	watchers, err := r.mint(sctx, watcherPrefix, r.cfg.Watchers)
-	if err != nil {
-		return setupErr(sctx, err)
-	}
-	subs := make([]watcherSub, r.cfg.Watchers)
-	defer r.deleteAll(ctx, watchers, subs)
-	r.setPhase("subscribing")
-	err = forEach(sctx, r.cfg.Watchers, r.cfg.Concurrency, func(ctx context.Context, w int) error {
-		return r.subscribeWatcher(ctx, watchers[w], w, &subs[w], false)
-	})
-	if err != nil {
-		return setupErr(sctx, fmt.Errorf("preparing subscriptions: %w", err))
-	}
-	r.before = r.snapshot(ctx)
-	r.expectWatches = r.expectedWatches(r.pool.covered(r.cfg.Watchers))
-	if err := r.waitComponent(sctx, srv); err != nil {
-		return setupErr(sctx, err)
-	}
-	r.waitWatches(sctx)
-
-	var s *sink
-	ss := &streams{}
-	defer ss.stop()
-	if r.cfg.Streams {
-		s = newSink(&r.rec, run)
-		r.setPhase("connecting")
-		err = forEach(sctx, r.cfg.Watchers, r.cfg.Concurrency, func(cctx context.Context, w int) error {
-			if err := r.connectWebSocket(cctx, ss, watchers[w], s); err != nil {
-				return fmt.Errorf("stream of %s: %w", email(watcherPrefix, w), err)
-			}
-			return nil
-		})
-		if err != nil {
-			return setupErr(sctx, fmt.Errorf("connecting streams: %w", err))
+	s, ss, cleanup, err := r.prepareWatchers(ctx, run, func(sctx context.Context) error {
+		if err := r.waitComponent(sctx, srv); err != nil {
+			return err
 		}
+		r.waitWatches(sctx)
+		return nil
+	})
+	defer cleanup()
+	if err != nil {
+		return err
 	}
-	cancel()
 
 	if r.cfg.Warmup > 0 {
 		r.setPhase("warming up")
@@ -174,17 +116,11 @@ func (r *runner) runXMPP(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	r.before = r.snapshot(ctx)
-	srv.measuring.Store(true)
-	r.beginMeasure()
-	if s != nil {
-		s.open(r.measureStart)
-	}
-	mctx, stop := context.WithTimeout(ctx, r.cfg.Duration)
-	srv.sendPresences(mctx, r.cfg.Distinct, 0, r.cfg.Rate)
-	stop()
-	srv.measuring.Store(false)
-	r.endMeasure()
+	r.measureWindow(ctx, &srv.measuring, s, func() {
+		mctx, stop := context.WithTimeout(ctx, r.cfg.Duration)
+		srv.sendPresences(mctx, r.cfg.Distinct, 0, r.cfg.Rate)
+		stop()
+	})
 	// The counters over the window itself: the ingest rate and CPU time
 	// are what the server did while the tool sent.
 	r.after = r.finalSnapshot(ctx)
@@ -320,14 +256,8 @@ func (st *XMPPStats) perCPUSecond(cpuSeconds float64) float64 {
 
 // text writes the XMPP rows of the text summary.
 func (st *XMPPStats) text(row func(name, format string, args ...any)) {
-	received := map[string]uint64{}
-	for k, n := range st.Received {
-		if n > 0 {
-			received[k] = n
-		}
-	}
 	row("xmpp", "component port %s as %s; %d connection(s), %d authenticated, %d refused, %d lost; received %s",
-		st.Listen, st.Component, st.Connections, st.Authenticated, st.Refused, st.Lost, counts(received))
+		st.Listen, st.Component, st.Connections, st.Authenticated, st.Refused, st.Lost, counts(nonZero(st.Received)))
 	row("presences", "%d sent (%.0f/s)", st.Sent, st.SentPerSecond)
 	if st.IngestMetricFound {
 		row("ingested", "%d (%.0f/s) by %s", st.Ingested, st.IngestedPerSecond, st.IngestMetric)

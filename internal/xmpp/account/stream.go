@@ -1,12 +1,13 @@
 package account
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 // MaxStanzaSize bounds one top-level stream element (a stanza, the stream
@@ -34,60 +35,6 @@ const (
 // errStreamClosed reports that the server ended its stream with
 // </stream:stream>.
 var errStreamClosed = errors.New("server closed the stream")
-
-// recorder is the byte source of a stream's decoder. encoding/xml reads an
-// io.ByteReader byte by byte without buffering of its own, so the recorder
-// holds exactly the bytes the decoder has consumed since the last mark:
-// the raw text of the element being read. It refuses to hold more than
-// limit bytes, which bounds the decoder's memory too.
-type recorder struct {
-	r     *bufio.Reader
-	buf   []byte // bytes consumed since base
-	base  int64  // stream offset of buf[0]
-	limit int
-	err   error // the first error of r, which the decoder may hide
-}
-
-// ReadByte implements io.ByteReader.
-func (r *recorder) ReadByte() (byte, error) {
-	if len(r.buf) >= r.limit {
-		return 0, ErrStanzaTooLarge
-	}
-	b, err := r.r.ReadByte()
-	if err != nil {
-		if r.err == nil {
-			r.err = err
-		}
-		return 0, err
-	}
-	r.buf = append(r.buf, b)
-	return b, nil
-}
-
-// Read implements io.Reader (the decoder uses only ReadByte).
-func (r *recorder) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	b, err := r.ReadByte()
-	if err != nil {
-		return 0, err
-	}
-	p[0] = b
-	return 1, nil
-}
-
-// mark forgets the bytes before stream offset off.
-func (r *recorder) mark(off int64) {
-	n := copy(r.buf, r.buf[off-r.base:])
-	r.buf = r.buf[:n]
-	r.base = off
-}
-
-// slice returns a copy of the bytes between stream offsets from and to.
-func (r *recorder) slice(from, to int64) []byte {
-	return bytes.Clone(r.buf[from-r.base : to-r.base])
-}
 
 // element is one top-level element of the server's stream.
 type element struct {
@@ -120,26 +67,22 @@ func (e element) decode(v any) error {
 // reader reads one XMPP stream from the server: its header, then one
 // top-level element at a time.
 type reader struct {
-	rec *recorder
-	dec *xml.Decoder
+	x *xmlstream.Reader
 }
 
 // newReader starts reading a new stream (after connect, STARTTLS or SASL)
 // from r.
 func newReader(r io.Reader) *reader {
-	rec := &recorder{r: bufio.NewReaderSize(r, 4096), limit: MaxStanzaSize}
-	dec := xml.NewDecoder(rec)
-	dec.Strict = true
-	return &reader{rec: rec, dec: dec}
+	return &reader{x: xmlstream.NewReader(r, MaxStanzaSize)}
 }
 
 // header reads up to and including the server's <stream:stream> tag.
 func (r *reader) header() (xml.StartElement, error) {
 	for {
-		r.rec.mark(r.dec.InputOffset())
-		tok, err := r.dec.Token()
+		r.x.Mark()
+		tok, err := r.x.Token()
 		if err != nil {
-			return xml.StartElement{}, fmt.Errorf("read stream header: %w", r.readErr(err))
+			return xml.StartElement{}, fmt.Errorf("read stream header: %w", readErr(err))
 		}
 		switch t := tok.(type) {
 		case xml.ProcInst:
@@ -166,11 +109,10 @@ func (r *reader) header() (xml.StartElement, error) {
 // </stream:stream> and a *StreamError for <stream:error/>.
 func (r *reader) next() (element, error) {
 	for {
-		begin := r.dec.InputOffset()
-		r.rec.mark(begin)
-		tok, err := r.dec.Token()
+		begin := r.x.Mark()
+		tok, err := r.x.Token()
 		if err != nil {
-			return element{}, r.readErr(err)
+			return element{}, readErr(err)
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
@@ -181,10 +123,10 @@ func (r *reader) next() (element, error) {
 			return element{}, errStreamClosed
 		case xml.StartElement:
 			start := t.Copy()
-			if err := r.skipElement(); err != nil {
-				return element{}, err
+			if err := r.x.Element(checkInStanza); err != nil {
+				return element{}, readErr(err)
 			}
-			raw := bytes.TrimLeft(r.rec.slice(begin, r.dec.InputOffset()), " \t\r\n")
+			raw := bytes.TrimLeft(r.x.Bytes(begin), " \t\r\n")
 			el := element{start: start, raw: raw}
 			if el.is(nsStream, "error") {
 				return element{}, streamError(el)
@@ -198,45 +140,30 @@ func (r *reader) next() (element, error) {
 	}
 }
 
-// skipElement consumes tokens up to the end of the element whose start
-// was just read, refusing what XMPP forbids inside stanzas.
-func (r *reader) skipElement() error {
-	for depth := 1; depth > 0; {
-		tok, err := r.dec.Token()
-		if err != nil {
-			return r.readErr(err)
-		}
-		switch tok.(type) {
-		case xml.StartElement:
-			depth++
-		case xml.EndElement:
-			depth--
-		case xml.CharData:
-		default:
-			return fmt.Errorf("%w: %T in a stanza", ErrProtocol, tok)
-		}
+// checkInStanza refuses the tokens XMPP forbids inside stanzas: all but
+// elements and text.
+func checkInStanza(tok xml.Token) error {
+	switch tok.(type) {
+	case xml.StartElement, xml.EndElement, xml.CharData:
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w: %T in a stanza", ErrProtocol, tok)
 }
 
-// readErr maps a decoder error: a failed read of the connection is
-// reported as such (encoding/xml turns io.EOF inside an element into a
-// syntax error), with io.EOF meaning the connection ended without
-// </stream:stream>; a too-large element keeps its sentinel; a syntax
-// error is a protocol error.
-func (r *reader) readErr(err error) error {
+// readErr maps an error of the stream reader: a failed read of the
+// connection is reported as such, with io.EOF meaning the connection
+// ended without </stream:stream>; a too-large element is
+// ErrStanzaTooLarge; a syntax error is a protocol error; the errors of
+// checkInStanza stay as they are.
+func readErr(err error) error {
 	var syn *xml.SyntaxError
-	switch rerr := r.rec.err; {
-	case rerr == io.EOF:
+	switch {
+	case err == io.EOF:
 		return io.ErrUnexpectedEOF
-	case rerr != nil:
-		return rerr
-	case errors.Is(err, ErrStanzaTooLarge):
+	case errors.Is(err, xmlstream.ErrTooLarge):
 		return ErrStanzaTooLarge
 	case errors.As(err, &syn):
 		return fmt.Errorf("%w: %v", ErrProtocol, syn)
-	case errors.Is(err, io.EOF):
-		return io.ErrUnexpectedEOF
 	}
 	return err
 }

@@ -1,13 +1,14 @@
 package component
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/presenced/presenced/internal/xmpp/xmlstream"
 )
 
 // XML namespaces used on a component stream.
@@ -37,69 +38,6 @@ var errStreamClosed = errors.New("server closed the stream")
 // ending the stream (a crash, a kill, a restart).
 var errConnClosed = errors.New("server closed the connection")
 
-// recorder is the decoder's input: it keeps every byte read since the
-// last discard, so that the raw bytes of a top-level element can be cut
-// out by the decoder's offsets. Being an io.ByteReader, it is read byte by
-// byte without a second buffer, so the decoder's InputOffset indexes it
-// exactly.
-type recorder struct {
-	r    *bufio.Reader
-	buf  []byte // bytes from offset base on
-	base int64
-	eof  bool // the connection ended (io.EOF)
-}
-
-func newRecorder(r io.Reader) *recorder { return &recorder{r: bufio.NewReaderSize(r, 4096)} }
-
-// ReadByte returns the next byte, or ErrStanzaTooLarge once more than
-// MaxStanzaSize bytes (plus a little slack for whitespace between
-// elements) have been read since the last discard: the memory bound.
-// reader.rest checks the exact size of each element.
-func (r *recorder) ReadByte() (byte, error) {
-	if len(r.buf) > MaxStanzaSize+1024 {
-		return 0, ErrStanzaTooLarge
-	}
-	b, err := r.r.ReadByte()
-	if err != nil {
-		r.eof = err == io.EOF
-		return 0, err
-	}
-	r.buf = append(r.buf, b)
-	return b, nil
-}
-
-// Read makes recorder an io.Reader; the decoder only calls ReadByte.
-func (r *recorder) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	b, err := r.ReadByte()
-	if err != nil {
-		return 0, err
-	}
-	p[0] = b
-	return 1, nil
-}
-
-// discard forgets the bytes before offset off.
-func (r *recorder) discard(off int64) {
-	n := int(off - r.base)
-	if n <= 0 {
-		return
-	}
-	if n > len(r.buf) {
-		n = len(r.buf)
-	}
-	rest := copy(r.buf, r.buf[n:])
-	r.buf = r.buf[:rest]
-	r.base += int64(n)
-}
-
-// bytes returns a copy of the bytes at offsets [from, to).
-func (r *recorder) bytes(from, to int64) []byte {
-	return bytes.Clone(r.buf[from-r.base : to-r.base])
-}
-
 // element is one top-level element of the server's stream.
 type element struct {
 	name xml.Name // resolved name of the root
@@ -126,15 +64,19 @@ func (s *tokenSlice) Token() (xml.Token, error) {
 	return t, nil
 }
 
+// maxBuffered bounds the bytes read since the last top-level element
+// ended: MaxStanzaSize plus some slack for the whitespace before the next
+// one, the memory bound. reader.rest checks the exact size of each
+// element.
+const maxBuffered = MaxStanzaSize + 1024
+
 // reader reads a server's component stream.
 type reader struct {
-	rec *recorder
-	dec *xml.Decoder
+	x *xmlstream.Reader
 }
 
 func newReader(r io.Reader) *reader {
-	rec := newRecorder(r)
-	return &reader{rec: rec, dec: xml.NewDecoder(rec)}
+	return &reader{x: xmlstream.NewReader(r, maxBuffered)}
 }
 
 // header reads up to the server's <stream:stream> and returns its id. A
@@ -142,10 +84,10 @@ func newReader(r io.Reader) *reader {
 // its header and then a stream error, which the caller reads next.
 func (r *reader) header() (id string, err error) {
 	for {
-		r.rec.discard(r.dec.InputOffset())
-		tok, err := r.dec.Token()
+		r.x.Mark()
+		tok, err := r.x.Token()
 		if err != nil {
-			return "", fmt.Errorf("read stream header: %w", err)
+			return "", fmt.Errorf("read stream header: %w", readErr(err))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -170,11 +112,10 @@ func (r *reader) header() (id string, err error) {
 // the server ends the stream, ErrStanzaTooLarge for an oversized element.
 func (r *reader) next() (element, error) {
 	for {
-		from := r.dec.InputOffset()
-		r.rec.discard(from)
-		tok, err := r.dec.Token()
+		from := r.x.Mark()
+		tok, err := r.x.Token()
 		if err != nil {
-			return element{}, r.eofErr(err)
+			return element{}, readErr(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -186,12 +127,15 @@ func (r *reader) next() (element, error) {
 	}
 }
 
-// eofErr returns errConnClosed for the decoder's error when the
-// connection ended, which encoding/xml reports as a syntax error
-// "unexpected EOF".
-func (r *reader) eofErr(err error) error {
-	if r.rec.eof {
+// readErr maps an error of the stream reader: errConnClosed when the
+// connection ended (even inside an element), ErrStanzaTooLarge past
+// maxBuffered; others stay as they are.
+func readErr(err error) error {
+	switch {
+	case err == io.EOF:
 		return errConnClosed
+	case errors.Is(err, xmlstream.ErrTooLarge):
+		return ErrStanzaTooLarge
 	}
 	return err
 }
@@ -200,29 +144,21 @@ func (r *reader) eofErr(err error) error {
 func (r *reader) rest(start xml.StartElement, from int64) (element, error) {
 	e := element{name: start.Name}
 	keep := start.Name != xml.Name{Space: nsComponent, Local: "presence"}
+	var each func(xml.Token) error
 	if keep {
 		e.toks = append(e.toks, start.Copy())
-	}
-	for depth := 1; depth > 0; {
-		tok, err := r.dec.Token()
-		if err != nil {
-			return element{}, r.eofErr(err)
-		}
-		switch tok.(type) {
-		case xml.StartElement:
-			depth++
-		case xml.EndElement:
-			depth--
-		}
-		if keep {
+		each = func(tok xml.Token) error {
 			e.toks = append(e.toks, xml.CopyToken(tok))
+			return nil
 		}
 	}
-	to := r.dec.InputOffset()
-	if to-from > MaxStanzaSize {
+	if err := r.x.Element(each); err != nil {
+		return element{}, readErr(err)
+	}
+	e.raw = r.x.Bytes(from)
+	if len(e.raw) > MaxStanzaSize {
 		return element{}, ErrStanzaTooLarge
 	}
-	e.raw = r.rec.bytes(from, to)
 	if !keep {
 		e.raw = withNamespace(e.raw, start)
 	}
