@@ -27,7 +27,7 @@ command -v ss >/dev/null || need+=(iproute2)
 # Prosody (with prosody-modules for mod_privilege) and ejabberd for the XMPP
 # connector's tests.
 for pkg in kamailio kamailio-presence-modules kamailio-tls-modules openssl openjdk-17-jre-headless \
-  prosody prosody-modules ejabberd; do
+  prosody prosody-modules ejabberd slapd ldap-utils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
