@@ -62,6 +62,9 @@ type Config struct {
 	Allowlist AllowlistConfig `koanf:"allowlist"`
 	// Backend selects and sizes the presence backend connector.
 	Backend BackendConfig `koanf:"backend"`
+	// Directory configures the contact directory (LDAP / Active
+	// Directory).
+	Directory DirectoryConfig `koanf:"directory"`
 	// Push configures push hints to the relay.
 	Push PushConfig `koanf:"push"`
 	// TLS makes both listeners serve HTTPS.
@@ -138,6 +141,87 @@ type BackendConfig struct {
 	SIP SIPConfig `koanf:"sip"`
 	// XMPP configures the XMPP connector (Kind "xmpp").
 	XMPP XMPPConfig `koanf:"xmpp"`
+}
+
+// Directory kinds.
+const (
+	// DirectoryNone: no directory; contacts' addresses come from the
+	// backends' rules and the directory endpoints answer 501.
+	DirectoryNone = ""
+	// DirectoryLDAP is an LDAP / Active Directory directory.
+	DirectoryLDAP = "ldap"
+)
+
+// DirectoryConfig configures the contact directory.
+type DirectoryConfig struct {
+	// Kind is "" (none) or ldap. Default "".
+	Kind string `koanf:"kind"`
+	// LDAP configures kind ldap.
+	LDAP LDAPConfig `koanf:"ldap"`
+}
+
+// LDAPConfig is an LDAP / Active Directory directory.
+type LDAPConfig struct {
+	// URL is ldap://host:port or ldaps://host:port, or a bare host whose
+	// port follows Source (ldap 389/636, gc 3268/3269). Required with
+	// kind ldap.
+	URL string `koanf:"url"`
+	// Source is ldap (a domain controller) or gc (a global catalog: users
+	// of every domain of the forest). Default ldap.
+	Source string `koanf:"source"`
+	// Domain is the search base as a DN (DC=EXAMPLE,DC=COM) or an FQDN
+	// (example.com); empty means the server's default naming context.
+	Domain string `koanf:"domain"`
+	// StartTLS upgrades an ldap:// connection to TLS. Default false.
+	StartTLS bool `koanf:"starttls"`
+	// TrustStore is a directory (or file) of CA and server certificates,
+	// PEM or DER; default the system roots.
+	TrustStore string `koanf:"trust_store"`
+	// ServerName is the name the server certificate must carry; default
+	// the URL's host.
+	ServerName string `koanf:"server_name"`
+	// BindDN is the service account. Required with kind ldap.
+	BindDN string `koanf:"bind_dn"`
+	// BindPassword is its password (or PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD);
+	// BindPasswordFile holds it instead. Never logged.
+	BindPassword     string `koanf:"bind_password"`
+	BindPasswordFile string `koanf:"bind_password_file"`
+	// Timeout bounds every LDAP call. 100ms..60s. Default 5s.
+	Timeout time.Duration `koanf:"timeout"`
+	// PoolSize is the most connections held. 1..64. Default 4.
+	PoolSize int `koanf:"pool_size"`
+	// PositiveTTL and NegativeTTL are how long a found and a not-found
+	// lookup are cached. 0..24h. Defaults 10m and 1m.
+	PositiveTTL time.Duration `koanf:"positive_ttl"`
+	NegativeTTL time.Duration `koanf:"negative_ttl"`
+	// MaxResults caps a search's results. 1..1000. Default 100.
+	MaxResults int `koanf:"max_results"`
+	// Filter selects user entries. Default (objectClass=user).
+	Filter string `koanf:"filter"`
+	// Attributes map the directory's attribute names.
+	Attributes LDAPAttributes `koanf:"attributes"`
+}
+
+// LDAPAttributes name the LDAP attributes presenced reads.
+type LDAPAttributes struct {
+	Mail            string `koanf:"mail"`             // default mail
+	ProxyAddresses  string `koanf:"proxy_addresses"`  // default proxyAddresses
+	DisplayName     string `koanf:"display_name"`     // default displayName
+	GivenName       string `koanf:"given_name"`       // default givenName
+	SN              string `koanf:"sn"`               // default sn
+	Title           string `koanf:"title"`            // default title
+	TelephoneNumber string `koanf:"telephone_number"` // default telephoneNumber
+	Mobile          string `koanf:"mobile"`           // default mobile
+	SAMAccountName  string `koanf:"sam_account_name"` // default sAMAccountName
+	// SIPAddress is the SIP presence address. Default
+	// msRTCSIP-PrimaryUserAddress.
+	SIPAddress string `koanf:"sip_address"`
+	// XMPPAddress is the XMPP presence address (JID). Default "" (the
+	// XMPP clusters' xmpp_domain rule).
+	XMPPAddress string `koanf:"xmpp_address"`
+	// Enabled is FALSE for users not enabled for presence. Default
+	// msRTCSIP-UserEnabled.
+	Enabled string `koanf:"enabled"`
 }
 
 // XMPP connector modes.
@@ -421,6 +505,17 @@ func Default() Config {
 			SIP:                         SIPConfig{Transport: "tls", EndpointCount: 1, Expires: 10 * time.Minute, KeepAlive: 15 * time.Second},
 			XMPP:                        XMPPConfig{Mode: XMPPComponent, KeepAlive: 30 * time.Second},
 		},
+		Directory: DirectoryConfig{LDAP: LDAPConfig{
+			Source: "ldap", Timeout: 5 * time.Second, PoolSize: 4,
+			PositiveTTL: 10 * time.Minute, NegativeTTL: time.Minute, MaxResults: 100,
+			Filter: "(objectClass=user)",
+			Attributes: LDAPAttributes{
+				Mail: "mail", ProxyAddresses: "proxyAddresses", DisplayName: "displayName",
+				GivenName: "givenName", SN: "sn", Title: "title", TelephoneNumber: "telephoneNumber",
+				Mobile: "mobile", SAMAccountName: "sAMAccountName",
+				SIPAddress: "msRTCSIP-PrimaryUserAddress", Enabled: "msRTCSIP-UserEnabled",
+			},
+		}},
 		Push: PushConfig{
 			Timeout:     5 * time.Second,
 			MaxAttempts: 8,

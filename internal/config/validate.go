@@ -30,6 +30,7 @@ func (c Config) Validate() Problems {
 	c.Presence.validate(&ps)
 	c.Allowlist.validate(&ps)
 	c.Backend.validate(&ps)
+	c.Directory.validate(&ps)
 	c.Push.validate(&ps)
 	c.TLS.validate(&ps)
 	c.Auth.validate(&ps)
@@ -207,6 +208,40 @@ func (x XMPPConfig) validate(ps *Problems) {
 				accounts[a] = true
 			}
 		}
+	}
+}
+
+func (d DirectoryConfig) validate(ps *Problems) {
+	oneOf(ps, "directory.kind", d.Kind, DirectoryNone, DirectoryLDAP)
+	l := d.LDAP
+	durationBetween(ps, "directory.ldap.timeout", l.Timeout, 100*time.Millisecond, time.Minute)
+	between(ps, "directory.ldap.pool_size", l.PoolSize, 1, 64)
+	durationBetween(ps, "directory.ldap.positive_ttl", l.PositiveTTL, 0, 24*time.Hour)
+	durationBetween(ps, "directory.ldap.negative_ttl", l.NegativeTTL, 0, 24*time.Hour)
+	between(ps, "directory.ldap.max_results", l.MaxResults, 1, 1000)
+	if d.Kind != DirectoryLDAP {
+		return
+	}
+	oneOf(ps, "directory.ldap.source", l.Source, "ldap", "gc")
+	if l.URL == "" {
+		ps.add("directory.ldap.url", "is required with directory.kind ldap")
+	} else if u, err := url.Parse(l.URL); strings.Contains(l.URL, "://") && (err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "") {
+		ps.add("directory.ldap.url", "must be ldap://host[:port], ldaps://host[:port] or a host")
+	}
+	if strings.HasPrefix(l.URL, "ldaps://") && l.StartTLS {
+		ps.add("directory.ldap.starttls", "cannot be used with an ldaps:// URL (already TLS)")
+	}
+	if l.BindDN == "" {
+		ps.add("directory.ldap.bind_dn", "is required with directory.kind ldap (anonymous binds are not supported)")
+	}
+	if l.BindPassword == "" && l.BindPasswordFile == "" {
+		ps.add("directory.ldap.bind_password", "is required with directory.kind ldap (or bind_password_file, or PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD)")
+	}
+	if l.BindPassword != "" && l.BindPasswordFile != "" {
+		ps.add("directory.ldap.bind_password_file", "set it or directory.ldap.bind_password, not both")
+	}
+	if !strings.HasPrefix(l.Filter, "(") || !strings.HasSuffix(l.Filter, ")") {
+		ps.add("directory.ldap.filter", "must be an LDAP filter in parentheses, got %q", l.Filter)
 	}
 }
 

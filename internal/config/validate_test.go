@@ -71,6 +71,9 @@ func TestValidateRanges(t *testing.T) {
 	add(rangeCases("backend.sip.expires", 2*sec, 24*time.Hour, sec, showDuration, func(c *config.Config, v time.Duration) { c.Backend.SIP.Expires = v }))
 	add(rangeCases("backend.sip.keepalive", sec, 5*time.Minute, sec, showDuration, func(c *config.Config, v time.Duration) { c.Backend.SIP.KeepAlive = v }))
 	add(rangeCases("backend.sip.endpoint_count", 1, 100, 1, showInt, func(c *config.Config, v int) { c.Backend.SIP.EndpointCount = v }))
+	add(rangeCases("directory.ldap.pool_size", 1, 64, 1, showInt, func(c *config.Config, v int) { c.Directory.LDAP.PoolSize = v }))
+	add(rangeCases("directory.ldap.max_results", 1, 1000, 1, showInt, func(c *config.Config, v int) { c.Directory.LDAP.MaxResults = v }))
+	add(rangeCases("directory.ldap.timeout", 100*ms, time.Minute, ms, showDuration, func(c *config.Config, v time.Duration) { c.Directory.LDAP.Timeout = v }))
 	add(rangeCases("stream.write_delay", 0, sec, time.Millisecond, showDuration, func(c *config.Config, v time.Duration) { c.Stream.WriteDelay = v }))
 	runValidateCases(t, cases)
 }
@@ -153,6 +156,26 @@ func TestValidateRules(t *testing.T) {
 			c.Backend.Kind = config.BackendXMPP
 			c.Backend.XMPP.Clusters = []config.XMPPCluster{{Name: "main", Server: "127.0.0.1:5347", Component: "presence.example.com", Secret: "s", XMPPDomain: "example.com"}}
 		}, nil},
+		{"directory ldap", func(c *config.Config) {
+			c.Directory.Kind = config.DirectoryLDAP
+			c.Directory.LDAP.URL, c.Directory.LDAP.BindDN, c.Directory.LDAP.BindPassword = "ldap://dc1.example.com", "CN=svc,DC=example,DC=com", "pw"
+			c.Directory.LDAP.Source, c.Directory.LDAP.Domain, c.Directory.LDAP.StartTLS = "gc", "example.com", true
+		}, nil},
+		{"directory ldap incomplete", func(c *config.Config) {
+			c.Directory.Kind = config.DirectoryLDAP
+			c.Directory.LDAP.URL, c.Directory.LDAP.StartTLS, c.Directory.LDAP.Source = "ldaps://dc1.example.com:636", true, "forest"
+			c.Directory.LDAP.Filter = "objectClass=user"
+		}, config.Problems{
+			{Key: "directory.ldap.bind_dn", Message: "is required with directory.kind ldap (anonymous binds are not supported)"},
+			{Key: "directory.ldap.bind_password", Message: "is required with directory.kind ldap (or bind_password_file, or PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD)"},
+			{Key: "directory.ldap.filter", Message: `must be an LDAP filter in parentheses, got "objectClass=user"`},
+			{Key: "directory.ldap.source", Message: `must be one of ldap, gc, got "forest"`},
+			{Key: "directory.ldap.starttls", Message: "cannot be used with an ldaps:// URL (already TLS)"},
+		}},
+		{"directory ldap bad url", func(c *config.Config) {
+			c.Directory.Kind = config.DirectoryLDAP
+			c.Directory.LDAP.URL, c.Directory.LDAP.BindDN, c.Directory.LDAP.BindPassword = "http://dc1", "cn=svc", "pw"
+		}, p("directory.ldap.url", "must be ldap://host[:port], ldaps://host[:port] or a host")},
 		{"backend xmpp without clusters", func(c *config.Config) { c.Backend.Kind = config.BackendXMPP }, p("backend.xmpp.clusters", "at least one cluster is required with kind xmpp")},
 		{"backend xmpp clusters at fault", func(c *config.Config) {
 			c.Backend.Kind, c.Backend.XMPP.Mode = config.BackendXMPP, config.XMPPAccounts
