@@ -60,6 +60,15 @@ type Backend interface {
 	Unwatch(ctx context.Context, ep Endpoint, contact string) error
 }
 
+// Resolve maps a contact's email to the address a connector watches (a
+// SIP URI, a JID). A contact that cannot be watched gets a reason instead
+// (status.NotFound, status.NotEnabled) and the connector reports it
+// Unknown with that reason; err is a transient failure (the directory is
+// down), after which the connector reports Unknown/backend_error and the
+// watch is retried. Connectors take one in their config; without it they
+// use their own rule.
+type Resolve func(ctx context.Context, contact string) (address string, reason status.Reason, err error)
+
 // Publisher is the optional ability to publish a user's own presence.
 type Publisher interface {
 	// Publish sets user's presence on the IM server. It returns an error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/backoff"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/pidf"
@@ -19,6 +20,7 @@ const publishTimeout = 32 * time.Second
 // fields are guarded by Backend.mu.
 type publication struct {
 	body     []byte // the PIDF document, sent again by each refresh
+	addr     string // the user's SIP address
 	etag     string
 	timer    clock.Timer
 	failures int
@@ -37,7 +39,14 @@ func (p *publication) stop() {
 // same document) before it expires until the next Publish or Run ends;
 // presenced's own presence has no expiry.
 func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) error {
-	body, err := pidf.Build(Address(user), p, b.tupleID, b.cfg.Clock.Now())
+	addr, reason, err := b.resolve(ctx, user)
+	if err != nil {
+		return fmt.Errorf("sip backend: resolve %s: %w", user, err)
+	}
+	if reason != status.NoReason {
+		return fmt.Errorf("sip backend: publish %s: the directory says %s: %w", user, reason, backend.ErrUnsupported)
+	}
+	body, err := pidf.Build(addr, p, b.tupleID, b.cfg.Clock.Now())
 	if err != nil {
 		return fmt.Errorf("sip backend: publish %s: %w", user, err)
 	}
@@ -48,7 +57,7 @@ func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) e
 		etag = old.etag
 		old.stop()
 	}
-	pub := &publication{body: body, etag: etag}
+	pub := &publication{body: body, etag: etag, addr: addr}
 	b.pubs[user] = pub
 	b.mu.Unlock()
 	return b.publish(ctx, user, pub)
@@ -58,9 +67,9 @@ func (b *Backend) Publish(ctx context.Context, user string, p status.Presence) e
 // after a failure once pub is established.
 func (b *Backend) publish(ctx context.Context, user string, pub *publication) error {
 	b.mu.RLock()
-	body, etag := pub.body, pub.etag
+	body, etag, addr := pub.body, pub.etag, pub.addr
 	b.mu.RUnlock()
-	res, err := b.w.Publish(ctx, b.cfg.Primary, Address(user), body, etag, b.cfg.Expires)
+	res, err := b.w.Publish(ctx, b.cfg.Primary, addr, body, etag, b.cfg.Expires)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if pub.stopped || b.pubs[user] != pub {

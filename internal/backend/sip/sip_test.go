@@ -214,3 +214,111 @@ func TestPublicationKept(t *testing.T) {
 		t.Fatal("no NOTIFY")
 	}
 }
+
+// recSink records updates by contact.
+type recSink struct {
+	mu sync.Mutex
+	ch chan struct{}
+	m  map[string]status.Presence
+}
+
+func (r *recSink) Update(c string, p status.Presence) {
+	r.mu.Lock()
+	r.m[c] = p
+	r.mu.Unlock()
+	select {
+	case r.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recSink) get(c string) status.Presence {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[c]
+}
+
+// TestResolvedAddresses: with a resolver (the directory), a contact is
+// subscribed at the address it gives, and contacts it cannot place are
+// Unknown with its reason (not_found, not_enabled) or, when it fails,
+// Unknown/backend_error with the error returned for a retry.
+func TestResolvedAddresses(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Options{})
+	pw, err := watcher.New(watcher.Config{Server: k.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	ps := &presentities{w: pw, etags: map[string]string{}}
+	ctx := context.Background()
+	if err := ps.set(ctx, "robert.b@example.com", status.Presence{Availability: status.Busy, Note: "from the directory's address"}); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(_ context.Context, c string) (string, status.Reason, error) {
+		switch c {
+		case "bob@example.com":
+			return "robert.b@example.com", status.NoReason, nil // a bare address is made a sip: URI
+		case "carol@example.com":
+			return "", status.NotFound, nil
+		case "dave@example.com":
+			return "", status.NotEnabled, nil
+		}
+		return "", status.NoReason, fmt.Errorf("directory down")
+	}
+	b, err := sip.New(sip.Config{Server: k.Addr(), Expires: time.Minute, Resolve: resolve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &recSink{ch: make(chan struct{}, 1), m: map[string]status.Presence{}}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(rctx, sink) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	ep := backend.Endpoint{ID: "sip:presence_test@example.com"}
+	for { // Run may not have started yet
+		if err := b.Watch(ctx, ep, "carol@example.com"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range []string{"bob@example.com", "dave@example.com"} {
+		if err := b.Watch(ctx, ep, c); err != nil {
+			t.Fatalf("Watch(%s): %v", c, err)
+		}
+	}
+	if err := b.Watch(ctx, ep, "erin@example.com"); err == nil {
+		t.Error("Watch with a failing resolver succeeded")
+	}
+	want := map[string]status.Presence{
+		"bob@example.com":   {Availability: status.Busy, Note: "from the directory's address"},
+		"carol@example.com": status.UnknownBecause(status.NotFound),
+		"dave@example.com":  status.UnknownBecause(status.NotEnabled),
+		"erin@example.com":  status.UnknownBecause(status.BackendError),
+	}
+	deadline := time.After(15 * time.Second)
+	for {
+		ok := true
+		for c, w := range want {
+			got := sink.get(c)
+			got.Since = time.Time{}
+			ok = ok && got == w
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-sink.ch:
+		case <-deadline:
+			t.Fatalf("updates %v, want %v", sink.m, want)
+		}
+	}
+	// Unwatching the unplaced contacts sends nothing; bob's subscription ends.
+	for _, c := range []string{"bob@example.com", "carol@example.com", "dave@example.com"} {
+		if err := b.Unwatch(ctx, ep, c); err != nil {
+			t.Errorf("Unwatch(%s): %v", c, err)
+		}
+	}
+}
