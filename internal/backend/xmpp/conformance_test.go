@@ -151,3 +151,77 @@ func TestConformanceProsodyAccounts(t *testing.T) {
 		}
 	})
 }
+
+type mapSink struct {
+	mu sync.Mutex
+	m  map[string]status.Presence
+}
+
+func (s *mapSink) Update(c string, p status.Presence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[c] = p
+}
+
+func (s *mapSink) get(c string) status.Presence {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[c]
+}
+
+// TestResolvedJID: with a resolver (the directory), a contact is watched
+// at the JID it gives, and one it cannot place is Unknown with its reason.
+func TestResolvedJID(t *testing.T) {
+	srv := prosodytest.Start(t, prosodytest.Options{Privileged: true, Users: users()})
+	cs := newContacts(t, srv.C2SAddr(), srv.CAPool())
+	ctx := context.Background()
+	if err := cs.set(ctx, "c0@example.com", status.Presence{Availability: status.Away, Note: "resolved"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := xmpp.New(xmpp.Config{
+		Clusters: []xmpp.ClusterConfig{{
+			Cluster: xmpp.Cluster{Name: "main"},
+			Link: xmpp.NewComponentLink(component.Config{
+				Addr: srv.ComponentAddr(), JID: "presence.example.com", Secret: srv.Secret(), Domain: "example.com", KeepAlive: -1,
+			}),
+			InitialPresence: true, SettleTime: 100 * time.Millisecond,
+		}},
+		Resolve: func(_ context.Context, c string) (string, status.Reason, error) {
+			if c == "chris@corp.example" {
+				return "xmpp:C0@example.com", status.NoReason, nil
+			}
+			return "", status.NotFound, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &mapSink{m: map[string]status.Presence{}}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(rctx, sink) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	ep := backend.Endpoint{ID: "presence.example.com#1"}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, c := range []string{"chris@corp.example", "nobody@corp.example"} {
+		for b.Watch(ctx, ep, c) != nil && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for {
+		chris, nobody := sink.get("chris@corp.example"), sink.get("nobody@corp.example")
+		if chris.Availability == status.Away && chris.Note == "resolved" && nobody == status.UnknownBecause(status.NotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chris %+v, nobody %+v; want Away \"resolved\" and Unknown/not_found", chris, nobody)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := b.Unwatch(ctx, ep, "nobody@corp.example"); err != nil {
+		t.Errorf("Unwatch of an unplaced contact: %v", err)
+	}
+}

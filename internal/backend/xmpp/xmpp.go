@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +38,10 @@ type Config struct {
 	// Clusters are the XMPP clusters; each has its connection side set
 	// (Link) by the caller.
 	Clusters []ClusterConfig
+	// Resolve maps a contact to its JID (the directory's XMPP attribute);
+	// nil: the cluster's rule (local part @ XMPPDomain). The cluster is
+	// chosen by the email's domain either way.
+	Resolve backend.Resolve
 	// Registry receives the backend's metrics; nil: a private one.
 	Registry prometheus.Registerer
 	Clock    clock.Clock
@@ -119,6 +124,9 @@ type cluster struct {
 	settle  clock.Timer     // pending settle
 	users   map[xpresence.JID]*xpresence.User
 	watched map[xpresence.JID]map[watchKey]struct{}
+	// watchedJID is the JID of each watch (the resolver may give one other
+	// than the cluster's rule).
+	watchedJID map[watchKey]xpresence.JID
 }
 
 type watchKey struct{ endpoint, contact string }
@@ -152,7 +160,7 @@ func New(cfg Config) (*Backend, error) {
 		if cc.SettleTime <= 0 {
 			cc.SettleTime = 2 * time.Second
 		}
-		c := &cluster{cfg: cc, users: map[xpresence.JID]*xpresence.User{}, watched: map[xpresence.JID]map[watchKey]struct{}{}, upEP: map[string]bool{}}
+		c := &cluster{cfg: cc, users: map[xpresence.JID]*xpresence.User{}, watched: map[xpresence.JID]map[watchKey]struct{}{}, watchedJID: map[watchKey]xpresence.JID{}, upEP: map[string]bool{}}
 		link, err := cc.Link(LinkEvents{
 			Presence: func(raw []byte) { b.presence(i, raw) },
 			State: func(ep string, up bool, err error) {
@@ -203,15 +211,27 @@ func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string
 	if err != nil {
 		return fmt.Errorf("xmpp backend: %w", err)
 	}
-	jid, err := xpresence.ParseJID(jidStr)
-	if err != nil {
-		return fmt.Errorf("xmpp backend: contact %s: %w", contact, err)
-	}
 	b.mu.RLock()
 	running := b.running
 	b.mu.RUnlock()
 	if !running {
 		return errNotRunning
+	}
+	if b.cfg.Resolve != nil {
+		addr, reason, err := b.cfg.Resolve(ctx, contact)
+		switch {
+		case err != nil:
+			b.updateNow(contact, status.UnknownBecause(status.BackendError))
+			return fmt.Errorf("xmpp backend: resolve %s: %w", contact, err)
+		case reason != status.NoReason:
+			b.updateNow(contact, status.UnknownBecause(reason))
+			return nil // nothing to watch; Unwatch finds nothing
+		}
+		jidStr = strings.ToLower(strings.TrimPrefix(addr, "xmpp:"))
+	}
+	jid, err := xpresence.ParseJID(jidStr)
+	if err != nil {
+		return fmt.Errorf("xmpp backend: contact %s: %w", contact, err)
 	}
 	c := b.clusters[i]
 	if err := c.link.Watch(ctx, ep.ID, jidStr); err != nil {
@@ -229,6 +249,7 @@ func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string
 		return nil
 	}
 	w[k] = struct{}{}
+	c.watchedJID[k] = jid
 	b.m.watched.WithLabelValues(c.cfg.Name).Inc()
 	if b.sink != nil {
 		b.sink.Update(contact, b.presenceLocked(c, jid, ep.ID))
@@ -238,19 +259,16 @@ func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string
 
 // Unwatch stops reporting contact's presence through ep.
 func (b *Backend) Unwatch(ctx context.Context, ep backend.Endpoint, contact string) error {
-	i, jidStr, err := b.router.route(contact)
+	i, _, err := b.router.route(contact)
 	if err != nil {
 		return nil // never watched
 	}
-	jid, err := xpresence.ParseJID(jidStr)
-	if err != nil {
-		return nil
-	}
 	c := b.clusters[i]
-	b.mu.Lock()
-	w := c.watched[jid]
 	k := watchKey{ep.ID, contact}
-	_, was := w[k]
+	b.mu.Lock()
+	jid, was := c.watchedJID[k]
+	w := c.watched[jid]
+	delete(c.watchedJID, k)
 	delete(w, k)
 	if len(w) == 0 {
 		delete(c.watched, jid)
@@ -265,7 +283,7 @@ func (b *Backend) Unwatch(ctx context.Context, ep backend.Endpoint, contact stri
 	if !was {
 		return nil
 	}
-	if err := c.link.Unwatch(ctx, ep.ID, jidStr); err != nil {
+	if err := c.link.Unwatch(ctx, ep.ID, jid.String()); err != nil {
 		return fmt.Errorf("xmpp backend: unwatch %s on %s: %w", contact, c.cfg.Name, err)
 	}
 	return nil
@@ -310,6 +328,15 @@ func (b *Backend) health() error {
 		return fmt.Errorf("xmpp backend: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// updateNow reports p for contact to the sink, if running.
+func (b *Backend) updateNow(contact string, p status.Presence) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.sink != nil {
+		b.sink.Update(contact, p)
+	}
 }
 
 // presenceLocked is what a user watched through endpoint ep shows now;
