@@ -306,6 +306,3 @@ func parseAvailability(raw json.RawMessage) (status.Availability, error) {
 	return a, nil
 }
 
-func (s *Server) noDirectory(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return NewProblem(http.StatusNotImplemented, CodeNotImplemented, "no directory is configured")
-}

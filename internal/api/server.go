@@ -15,6 +15,7 @@ import (
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/directory"
 	"github.com/presenced/presenced/internal/presence"
 )
 
@@ -43,10 +44,11 @@ type Config struct {
 type Deps struct {
 	Hub       *presence.Hub
 	Auth      Authenticator
-	Limiter   Limiter           // nil = unlimited
-	Stream    Streamer          // nil = no stream endpoint
-	Publisher backend.Publisher // nil = PUT /v1/me/presence is not implemented
-	Fetcher   presence.Fetcher  // one-shot lookups of unwatched contacts; may be nil
+	Limiter   Limiter             // nil = unlimited
+	Stream    Streamer            // nil = no stream endpoint
+	Publisher backend.Publisher   // nil = PUT /v1/me/presence is not implemented
+	Fetcher   presence.Fetcher    // one-shot lookups of unwatched contacts; may be nil
+	Directory directory.Directory // contact cards and search; nil = not configured (501)
 	Ready     func(ctx context.Context) error
 	Clock     clock.Clock // nil = the wall clock
 	Logger    *slog.Logger
@@ -100,9 +102,9 @@ func (s *Server) routes() {
 	s.handle("DELETE /v1/subscriptions/{id}", s.deleteSubscription)
 	s.handle("GET /v1/stream", s.stream)
 	s.handle("GET /v1/me", s.me)
+	s.handle("GET /v1/directory/users/{email}", s.directoryUser)
+	s.handle("GET /v1/directory/search", s.directorySearch)
 	s.handle("PUT /v1/me/presence", s.publish)
-	s.handle("GET /v1/directory/users/{email}", s.noDirectory)
-	s.handle("GET /v1/directory/search", s.noDirectory)
 	s.handleCompat("POST /presence/subscriptions", s.compatSubscribe)
 	s.handleCompat("GET /presence/subscriptions/{key}", s.compatFetch)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

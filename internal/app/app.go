@@ -57,7 +57,7 @@ func openState(cfg config.Config, clk clock.Clock) (state.State, error) {
 	return nil, fmt.Errorf("state.kind %q is not available in this build", cfg.State.Kind)
 }
 
-func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (backend.Backend, error) {
+func newBackend(cfg config.Config, st state.State, resolve backend.Resolve, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (backend.Backend, error) {
 	switch cfg.Backend.Kind {
 	case config.BackendNative:
 		return native.New(st, clk, 0, log.With("component", "backend", "backend", "native")), nil
@@ -66,7 +66,7 @@ func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		sc.Expires, sc.Clock, sc.Primary, sc.Registry = cfg.Backend.SIP.Expires, clk, endpointIDs(cfg)[0], reg
+		sc.Expires, sc.Clock, sc.Primary, sc.Registry, sc.Resolve = cfg.Backend.SIP.Expires, clk, endpointIDs(cfg)[0], reg, resolve
 		sc.Logger = log.With("component", "backend", "backend", "sip")
 		b, err := sipbackend.New(sc)
 		if err != nil {
@@ -74,7 +74,7 @@ func newBackend(cfg config.Config, st state.State, clk clock.Clock, log *slog.Lo
 		}
 		return b, nil
 	case config.BackendXMPP:
-		return newXMPPBackend(cfg, backendOptions{clk: clk, log: log, reg: reg})
+		return newXMPPBackend(cfg, backendOptions{clk: clk, log: log, reg: reg, resolve: resolve})
 	}
 	return nil, fmt.Errorf("backend.kind %q is unknown", cfg.Backend.Kind)
 }
@@ -93,9 +93,10 @@ func endpointIDs(cfg config.Config) []string {
 
 // backendOptions are what every connector is built with.
 type backendOptions struct {
-	clk clock.Clock
-	log *slog.Logger
-	reg prometheus.Registerer
+	clk     clock.Clock
+	log     *slog.Logger
+	reg     prometheus.Registerer
+	resolve backend.Resolve // nil: the backend's own rule
 }
 
 // DefaultSIPEndpoints are the n SIP identities used when no endpoint is

@@ -19,6 +19,7 @@ import (
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/clock"
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/directory"
 	"github.com/presenced/presenced/internal/endpoint"
 	"github.com/presenced/presenced/internal/presence"
 	"github.com/presenced/presenced/internal/push"
@@ -35,6 +36,8 @@ type Options struct {
 	Clock  clock.Clock  // nil = the wall clock
 	// Hints receives push hints instead of the configured relay (tests).
 	Hints presence.HintSink
+	// Directory replaces the configured directory (tests).
+	Directory directory.Directory
 }
 
 // Gateway is presenced with every component built and wired, not yet
@@ -49,6 +52,7 @@ type Gateway struct {
 	Store      store.Store
 	State      state.State
 	Backend    backend.Backend
+	Directory  directory.Directory // nil without one
 	Pool       *endpoint.Pool
 	Reconciler *presence.Reconciler
 	Hub        *presence.Hub
@@ -91,7 +95,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (g *Gateway, err 
 	if g.State, err = openState(cfg, clk); err != nil {
 		return nil, err
 	}
-	if g.Backend, err = newBackend(cfg, g.State, clk, log, reg); err != nil {
+	if g.Directory, err = openDirectory(cfg, opts.Directory, clk, log, reg); err != nil {
+		return nil, err
+	}
+	if g.Backend, err = newBackend(cfg, g.State, directoryResolver(g.Directory, cfg.Backend.Kind), clk, log, reg); err != nil {
 		return nil, err
 	}
 	if g.Pool, err = endpoint.New(endpointIDs(cfg), cfg.Backend.MaxSubscriptionsPerEndpoint, reg); err != nil {
@@ -172,7 +179,7 @@ func (g *Gateway) buildHandlers() error {
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxContacts: cfg.Presence.MaxContactsPerRequest,
 	}, api.Deps{
 		Hub: g.Hub, Auth: authn, Limiter: limiter, Stream: g.Streams,
-		Publisher: publisher, Fetcher: fetcher, Ready: g.Ready, Clock: clk,
+		Publisher: publisher, Fetcher: fetcher, Directory: g.Directory, Ready: g.Ready, Clock: clk,
 		Logger: log.With("component", "api"), Registry: g.Registry,
 	})
 	if err != nil {

@@ -62,7 +62,7 @@ func newXMPPBackend(cfg config.Config, o backendOptions) (backend.Backend, error
 		}
 		clusters = append(clusters, cc)
 	}
-	b, err := xmppbackend.New(xmppbackend.Config{Clusters: clusters, Registry: o.reg, Clock: o.clk,
+	b, err := xmppbackend.New(xmppbackend.Config{Clusters: clusters, Resolve: o.resolve, Registry: o.reg, Clock: o.clk,
 		Logger: o.log.With("component", "backend", "backend", "xmpp")})
 	if err != nil {
 		return nil, err

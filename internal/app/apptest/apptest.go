@@ -22,6 +22,7 @@ import (
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/clock/clocktest"
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/directory"
 	"github.com/presenced/presenced/internal/presence"
 	"github.com/presenced/presenced/internal/store"
 )
@@ -52,7 +53,20 @@ type Harness struct {
 // until the backend is ready (see Start).
 func New(tb testing.TB, mutate ...func(*config.Config)) *Harness {
 	tb.Helper()
-	h := Build(tb, mutate...)
+	return NewWith(tb, Extras{}, mutate...)
+}
+
+// Extras are components a test gives the gateway instead of building
+// them from the configuration.
+type Extras struct {
+	// Directory replaces directory.kind (e.g. a directorytest.Fake).
+	Directory directory.Directory
+}
+
+// NewWith is New with extras.
+func NewWith(tb testing.TB, x Extras, mutate ...func(*config.Config)) *Harness {
+	tb.Helper()
+	h := build(tb, x, mutate...)
 	h.Start()
 	return h
 }
@@ -69,6 +83,11 @@ func New(tb testing.TB, mutate ...func(*config.Config)) *Harness {
 // Validate.
 func Build(tb testing.TB, mutate ...func(*config.Config)) *Harness {
 	tb.Helper()
+	return build(tb, Extras{}, mutate...)
+}
+
+func build(tb testing.TB, x Extras, mutate ...func(*config.Config)) *Harness {
+	tb.Helper()
 	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
 	cfg.Log = config.LogConfig{Level: "warn", Format: "text"}
@@ -84,7 +103,7 @@ func Build(tb testing.TB, mutate ...func(*config.Config)) *Harness {
 
 	h := &Harness{tb: tb, Clock: clocktest.New(T0), Hints: &HintRecorder{}}
 	g, err := app.New(context.Background(), cfg, app.Options{
-		Logger: app.NewLogger(cfg.Log, tb.Output()), Clock: h.Clock, Hints: h.Hints,
+		Logger: app.NewLogger(cfg.Log, tb.Output()), Clock: h.Clock, Hints: h.Hints, Directory: x.Directory,
 	})
 	if err != nil {
 		tb.Fatalf("app.New: %v", err)

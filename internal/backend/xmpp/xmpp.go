@@ -227,7 +227,9 @@ func (b *Backend) Watch(ctx context.Context, ep backend.Endpoint, contact string
 			b.updateNow(contact, status.UnknownBecause(reason))
 			return nil // nothing to watch; Unwatch finds nothing
 		}
-		jidStr = strings.ToLower(strings.TrimPrefix(addr, "xmpp:"))
+		if addr != "" { // else the cluster's rule
+			jidStr = strings.ToLower(strings.TrimPrefix(addr, "xmpp:"))
+		}
 	}
 	jid, err := xpresence.ParseJID(jidStr)
 	if err != nil {

@@ -21,8 +21,8 @@ type User struct {
 	// (primary) and "smtp:a.example@example.com" (others).
 	ProxyAddresses []string
 	GivenName      string
-	// SN is the surname; inetOrgPerson requires one, so it defaults to
-	// SAMAccountName.
+	// SN is the surname; absent when empty (class user, like AD's,
+	// requires only cn).
 	SN              string
 	DisplayName     string
 	Title           string
@@ -47,16 +47,14 @@ func userDN(u User, base string) string {
 // userLDIF appends u's entry at dn as an LDIF add record to b, with the
 // XMPP address in xmppAttr.
 func userLDIF(b *strings.Builder, dn string, u User, xmppAttr string) {
-	sn := u.SN
-	if sn == "" {
-		sn = u.SAMAccountName
-	}
 	ldifAttr(b, "dn", dn)
-	for _, oc := range []string{"top", "person", "organizationalPerson", "inetOrgPerson", "user"} {
+	for _, oc := range []string{"top", "user"} {
 		ldifAttr(b, "objectClass", oc)
 	}
 	ldifAttr(b, "cn", u.SAMAccountName)
-	ldifAttr(b, "sn", sn)
+	if u.SN != "" {
+		ldifAttr(b, "sn", u.SN)
+	}
 	ldifAttr(b, "sAMAccountName", u.SAMAccountName)
 	for _, a := range []struct{ name, value string }{
 		{"mail", u.Mail},

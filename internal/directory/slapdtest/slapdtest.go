@@ -17,7 +17,7 @@
 // proxyAddresses, msRTCSIP-PrimaryUserAddress, msRTCSIP-UserEnabled,
 // msRTCSIP-DeploymentLocator) from a schema of our own in
 // testdata/ad-schema.ldif, with test-only OIDs under 1.3.6.1.4.1.99999.1;
-// object class user (SUP inetOrgPerson) carries them. The XMPP address is
+// object class user (SUP top, MUST cn only, as in AD) carries them. The XMPP address is
 // stored in presencedXMPPAddress (XMPPAttribute) from the same schema,
 // unless Options.XMPPAttribute names another attribute class user allows.
 //

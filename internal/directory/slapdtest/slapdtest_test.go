@@ -70,7 +70,7 @@ func TestSlapd(t *testing.T) {
 			want := result{Entries: []entry{{
 				DN: "cn=alice,cn=Users,dc=example,dc=com",
 				Attrs: map[string][]string{
-					"objectClass":                 {"top", "person", "organizationalPerson", "inetOrgPerson", "user"},
+					"objectClass":                 {"top", "user"},
 					"cn":                          {"alice"},
 					"sn":                          {"Smith"},
 					"sAMAccountName":              {"alice"},
