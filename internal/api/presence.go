@@ -305,4 +305,3 @@ func parseAvailability(raw json.RawMessage) (status.Availability, error) {
 	}
 	return a, nil
 }
-
