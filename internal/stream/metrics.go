@@ -1,10 +1,9 @@
 package stream
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	pmetrics "github.com/presenced/presenced/internal/metrics"
 )
 
 // The transport label values.
@@ -32,19 +31,19 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	clients := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	clients := pmetrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "presenced_stream_clients",
 		Help: "Open event streams.",
 	}, []string{"transport"}))
-	sent := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	sent := pmetrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presenced_stream_events_sent_total",
 		Help: "Events written to stream clients.",
 	}, []string{"transport"}))
-	writes := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	writes := pmetrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presenced_stream_writes_total",
 		Help: "Writes of events to stream connections; events_sent_total divided by this is the events per write.",
 	}, []string{"transport"}))
-	drops := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	drops := pmetrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presenced_stream_drops_total",
 		Help: "Streams ended by presenced, by reason.",
 	}, []string{"reason"}))
@@ -64,21 +63,4 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.drops[r] = drops.WithLabelValues(r)
 	}
 	return m
-}
-
-// register registers c with reg, or returns the equal collector already
-// registered there (several Servers may share one registry). Any other
-// failure is a programming error, as with promauto.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("stream: register metrics: %v", err))
 }

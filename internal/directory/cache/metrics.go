@@ -1,10 +1,9 @@
 package cache
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	pmetrics "github.com/presenced/presenced/internal/metrics"
 )
 
 // metrics are the cache's Prometheus metrics. Label values are fixed
@@ -44,24 +43,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.lookups = register(reg, m.lookups)
-	m.query = register(reg, m.query)
-	m.entries = register(reg, m.entries)
+	m.lookups = pmetrics.Register(reg, m.lookups)
+	m.query = pmetrics.Register(reg, m.query)
+	m.entries = pmetrics.Register(reg, m.entries)
 	return m
-}
-
-// register registers c with reg, or returns the collector of the same
-// description registered already.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("directory cache: register metrics: %v", err))
 }
