@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/presenced/presenced/internal/directory"
+	"github.com/presenced/presenced/internal/directory/cache"
 	"github.com/presenced/presenced/internal/directory/slapdtest"
 )
 
@@ -364,6 +365,30 @@ func TestDomainController(t *testing.T) {
 		}
 		if got := testutil.ToFloat64(d.m.connections); got != 1 {
 			t.Errorf("pool_connections = %v after sequential calls, want 1", got)
+		}
+	})
+
+	t.Run("BurstThroughCacheIsOneQuery", func(t *testing.T) {
+		// The directory as the app builds it: behind the cache, a burst
+		// of lookups of one email makes one LDAP query.
+		d := newDirectory(t, srv, nil)
+		c := cache.New(d, cache.Config{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 50)
+		for range 50 {
+			wg.Go(func() {
+				if _, err := c.Lookup(context.Background(), alice.Mail); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("Lookup through the cache: %v", err)
+		}
+		if got := testutil.ToFloat64(d.m.requests.WithLabelValues(opLookup, resultOK)); got != 1 {
+			t.Errorf("50 concurrent lookups of one email made %v LDAP queries, want 1", got)
 		}
 	})
 
