@@ -19,8 +19,9 @@ import (
 // not_enabled, an unknown email not_found; the contact card and search
 // are served; with slapd down an unresolved contact is
 // Unknown/backend_error and the directory endpoints answer 503, and both
-// recover by themselves when slapd is back. The bind password comes from
-// the environment.
+// recover by themselves when slapd is back. The connection is StartTLS
+// verified against a trust store holding slapd's certificate; the bind
+// password comes from the environment.
 func TestDirectoryResolvesSIPAddresses(t *testing.T) {
 	off := false
 	dir := slapdtest.Start(t, slapdtest.Options{Users: []slapdtest.User{
@@ -50,11 +51,13 @@ directory:
   kind: ldap
   ldap:
     url: %q
+    starttls: true
+    trust_store: %q
     domain: example.com
     bind_dn: %q
     timeout: 1s
     negative_ttl: 0s
-`, k.Addr(), dir.URL(), dir.BindDN()), "PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
+`, k.Addr(), dir.URL(), dir.CertFile(), dir.BindDN()), "PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
 	alice := in.token("alice@example.com")
 	in.start()
 
