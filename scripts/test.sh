@@ -20,6 +20,8 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v git >/dev/null || need+=(git)
 # ss (iproute2) drops a live SIP connection in internal/sip/watcher's tests.
 command -v ss >/dev/null || need+=(iproute2)
+# pgrep (procps) checks that browser tests leave no chromium behind.
+command -v pgrep >/dev/null || need+=(procps)
 # Kamailio 5.6 for internal/sip/kamailiotest (the tests run their own
 # instances on loopback; the system service is not used).
 # openssl and keytool (openjdk-17-jre-headless) make the PKCS#12 files
@@ -27,7 +29,7 @@ command -v ss >/dev/null || need+=(iproute2)
 # Prosody (with prosody-modules for mod_privilege) and ejabberd for the XMPP
 # connector's tests.
 for pkg in kamailio kamailio-presence-modules kamailio-tls-modules openssl openjdk-17-jre-headless \
-  prosody prosody-modules ejabberd slapd ldap-utils; do
+  prosody prosody-modules ejabberd slapd ldap-utils chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
