@@ -1,0 +1,372 @@
+// pages.js: the pages of the dashboard. Each has show() (load and start)
+// and optionally hide() (stop polling).
+
+import { request } from "./api.js";
+import { $, el, showError, usageBar, busy } from "./dom.js";
+import { Series, sparkline, draw } from "./chart.js";
+import { checkSettings, diffSettings, splitDomains, domainProblem } from "./domains.js";
+
+const pollMs = 2000;
+const samples = 60; // two minutes of history at pollMs
+
+// counts are the live numbers of the overview, in display order; rate ones
+// are shown per second from the difference of two polls.
+const counts = [
+  { key: "client_subscriptions", name: "Client subscriptions" },
+  { key: "watched_contacts", name: "Watched contacts" },
+  { key: "backend_subscriptions", name: "Backend subscriptions" },
+  { key: "stream_clients", name: "Stream clients" },
+  { key: "deliveries", name: "Deliveries per second", rate: true },
+];
+
+const overview = {
+  timer: 0,
+  gen: 0, // bumped by show and hide, so that at most one poll loop runs
+  cards: null, // key -> {value, svg, series}
+  last: null, // {deliveries, at} of the previous poll
+
+  show() {
+    if (!this.cards) {
+      this.build();
+    }
+    this.last = null;
+    clearTimeout(this.timer);
+    this.poll(++this.gen);
+  },
+  hide() {
+    clearTimeout(this.timer);
+    this.gen++;
+  },
+  build() {
+    this.cards = {};
+    for (const c of counts) {
+      const value = el("div", { class: "value", id: `count-${c.key}` }, "–");
+      const svg = sparkline(`${c.name}, last two minutes`);
+      $("counts").append(el("div", { class: "count" }, el("div", { class: "name" }, c.name), value, svg));
+      this.cards[c.key] = { value, svg, series: new Series(samples) };
+    }
+  },
+  async poll(gen) {
+    await Promise.all([this.stats(), health(), this.endpoints()]);
+    if (gen === this.gen) {
+      this.timer = setTimeout(() => this.poll(gen), pollMs);
+    }
+  },
+  async stats() {
+    try {
+      const st = await request("GET", "/v1/admin/stats");
+      showError("overview-error", "");
+      const now = performance.now();
+      for (const c of counts) {
+        let v = Number(st[c.key] ?? (c.key === "stream_clients" ? st.streams : 0)) || 0;
+        if (c.rate) {
+          const prev = this.last;
+          this.last = { deliveries: v, at: now };
+          if (!prev) {
+            continue; // a rate needs two polls
+          }
+          v = Math.max(0, (v - prev.deliveries) / ((now - prev.at) / 1000));
+          v = Math.round(v * 10) / 10;
+        }
+        const card = this.cards[c.key];
+        card.value.textContent = v.toLocaleString("en");
+        card.series.push(v);
+        draw(card.svg, card.series);
+      }
+      status("backend", st.backend);
+      status("directory", st.directory);
+    } catch (err) {
+      showError("overview-error", `Live counts unavailable: ${err.detail}`);
+    }
+  },
+  async endpoints() {
+    try {
+      const res = await request("GET", "/v1/admin/endpoints");
+      const rows = (res.endpoints || []).map((e) =>
+        el("div", { class: "usage" }, el("span", {}, e.id),
+          usageBar(e.used, e.max, `${e.id}: ${e.used} of ${e.max} used`),
+          el("span", {}, `${e.used} / ${e.max}`)));
+      $("overview-endpoints").replaceChildren(...(rows.length ? rows : [el("p", { class: "hint" }, "No endpoints.")]));
+    } catch (err) {
+      $("overview-endpoints").replaceChildren(el("p", { class: "error" }, `Endpoints unavailable: ${err.detail}`));
+    }
+  },
+};
+
+/** health shows /readyz: 200 ready, 503 with the reason. */
+async function health() {
+  try {
+    await request("GET", "/readyz");
+    badge("health", "ready", true, "");
+  } catch (err) {
+    badge("health", err.status === 503 ? "unavailable" : "unknown", false, err.problem.reason || err.detail);
+  }
+}
+
+/** status shows a component state {state, detail} of the stats, if any. */
+function status(id, s) {
+  if (!s) {
+    badge(`${id}-status`, "not reported", null, "");
+    return;
+  }
+  badge(`${id}-status`, s.state, s.state === "up" || s.state === "ok", s.detail || "");
+}
+
+function badge(id, text, ok, detail) {
+  const b = $(id);
+  b.textContent = text;
+  b.className = ok === null ? "badge" : ok ? "badge ok" : "badge bad";
+  const d = $(id.replace(/-status$/, "") + "-detail");
+  d.textContent = detail;
+}
+
+const settings = {
+  current: null, // the settings the server last returned
+  wired: false,
+
+  async show() {
+    if (!this.wired) {
+      this.wire();
+    }
+    $("settings-result").replaceChildren();
+    try {
+      this.current = await request("GET", "/v1/admin/settings");
+      this.fill(this.current);
+    } catch (err) {
+      this.result("error", `Could not load the settings: ${err.detail}`);
+    }
+  },
+  wire() {
+    this.wired = true;
+    $("domains").addEventListener("input", () => this.chips());
+    $("settings-test").addEventListener("click", () => this.test());
+    $("settings-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.save();
+    });
+  },
+  fill(s) {
+    $("ttl").value = s.subscription_ttl;
+    $("allowlist-enabled").checked = s.allowlist.enabled;
+    $("domains").value = (s.allowlist.domains || []).join("\n");
+    showError("ttl-error", "", "ttl");
+    showError("domains-error", "", "domains");
+    this.chips();
+  },
+  chips() {
+    const list = splitDomains($("domains").value);
+    const items = list.map((d, i) => {
+      const bad = domainProblem(d) !== "";
+      const remove = el("button", { type: "button", "aria-label": `Remove ${d}` }, "×");
+      remove.addEventListener("click", () => this.removeChip(i));
+      return el("li", { class: bad ? "bad" : undefined }, el("span", {}, d), remove);
+    });
+    $("chips").replaceChildren(...items);
+  },
+  removeChip(i) {
+    const list = splitDomains($("domains").value);
+    list.splice(i, 1);
+    $("domains").value = list.join("\n");
+    this.chips();
+    const buttons = $("chips").querySelectorAll("button");
+    (buttons[Math.min(i, buttons.length - 1)] || $("domains")).focus();
+  },
+  /** check validates the form, shows problems next to the fields, and
+   * returns the settings to send, or null. */
+  check() {
+    const { settings: next, problems } = checkSettings($("ttl").value, $("allowlist-enabled").checked, $("domains").value);
+    showError("ttl-error", problems.ttl, "ttl");
+    showError("domains-error", problems.domains, "domains");
+    if (problems.ttl || problems.domains) {
+      (problems.ttl ? $("ttl") : $("domains")).focus();
+      this.result("error", "Fix the fields marked above.");
+      return null;
+    }
+    return next;
+  },
+  test() {
+    const next = this.check();
+    if (!next || !this.current) {
+      return;
+    }
+    const changes = diffSettings(this.current, next);
+    if (changes.length === 0) {
+      this.result("hint", "Valid. Saving would change nothing.");
+      return;
+    }
+    this.result("hint", "Valid. Saving would make these changes (checked in the browser; the server checks again on Save):", changes);
+  },
+  async save() {
+    const next = this.check();
+    if (!next) {
+      return;
+    }
+    try {
+      const before = this.current;
+      this.current = await busy($("settings-save"), request("PUT", "/v1/admin/settings", next));
+      const changes = before ? diffSettings(before, this.current) : [];
+      this.fill(this.current);
+      this.result("hint", changes.length ? "Saved and applied:" : "Saved; nothing changed.", changes);
+    } catch (err) {
+      // Put the server's reason next to the field it names.
+      const d = err.detail;
+      if (err.status === 400 && /ttl/i.test(d)) {
+        showError("ttl-error", d, "ttl");
+      } else if (err.status === 400 && /domain/i.test(d)) {
+        showError("domains-error", d, "domains");
+      }
+      this.result("error", `Not saved: ${d}`);
+    }
+  },
+  result(kind, text, items = []) {
+    const list = items.length ? el("ul", { class: "diff" }, ...items.map((t) => el("li", {}, t))) : null;
+    $("settings-result").replaceChildren(...[el("p", { class: kind }, text), list].filter(Boolean));
+  },
+};
+
+const backend = {
+  wired: false,
+  async show() {
+    if (!this.wired) {
+      this.wired = true;
+      $("backend-test").addEventListener("click", () => this.test());
+    }
+    showError("backend-error", "");
+    try {
+      const b = await request("GET", "/admin/api/backend");
+      $("backend-kind").textContent = `Configured backend: ${b.kind}`;
+      $("backend-fields").replaceChildren(...(b.fields || []).flatMap((f) => [el("dt", {}, f.name), el("dd", {}, String(f.value ?? ""))]));
+    } catch (err) {
+      showError("backend-error", `Could not load the backend configuration: ${err.detail}`);
+    }
+  },
+  async test() {
+    $("backend-steps").replaceChildren();
+    this.summary("", "Testing…");
+    try {
+      const res = await busy($("backend-test"), request("POST", "/admin/api/backend/test", {}));
+      const steps = res.steps || [];
+      const items = steps.map((s) =>
+        el("li", { class: s.ok ? "ok" : "failed" },
+          `${s.ok ? "✓" : "✗ Failed:"} ${s.name}`, s.detail ? ` — ${s.detail}` : "", ` (${s.duration_ms} ms)`));
+      const failed = steps.find((s) => !s.ok);
+      $("backend-steps").replaceChildren(...items);
+      this.summary(failed ? "error" : "", failed ? `Test failed at “${failed.name}”.` : "All steps passed.");
+    } catch (err) {
+      this.summary("error", `The test did not run: ${err.detail}`);
+    }
+  },
+  summary(kind, text) {
+    $("backend-summary").className = kind;
+    $("backend-summary").textContent = text;
+  },
+};
+
+const endpoints = {
+  async show() {
+    showError("endpoints-error", "");
+    try {
+      const res = await request("GET", "/v1/admin/endpoints");
+      $("endpoints-rows").replaceChildren(...(res.endpoints || []).map((e) =>
+        el("tr", {}, el("td", {}, e.id), el("td", {}, String(e.used)), el("td", {}, String(e.max)),
+          el("td", {}, usageBar(e.used, e.max, `${Math.round((100 * e.used) / (e.max || 1))}% used`)))));
+    } catch (err) {
+      showError("endpoints-error", `Could not load the endpoints: ${err.detail}`);
+    }
+  },
+};
+
+const subscriptions = {
+  wired: false,
+  show() {
+    if (this.wired) {
+      return;
+    }
+    this.wired = true;
+    $("subs-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.lookup();
+    });
+  },
+  async lookup() {
+    const user = $("subs-user").value.trim();
+    if (!/^[^@\s]+@[^@\s]+$/.test(user)) {
+      showError("subs-error", "Enter an email address such as ada@example.com.", "subs-user");
+      $("subs-user").focus();
+      return;
+    }
+    showError("subs-error", "", "subs-user");
+    try {
+      const res = await busy($("subs-lookup"), request("GET", `/v1/admin/subscriptions?user=${encodeURIComponent(user)}`));
+      const subs = res.subscriptions || [];
+      if (subs.length === 0) {
+        $("subs-result").replaceChildren(el("p", {}, `${res.user} has no client subscriptions.`));
+        return;
+      }
+      $("subs-result").replaceChildren(el("p", {}, `${res.user}: ${subs.length} subscription(s)`), ...subs.map(subCard));
+    } catch (err) {
+      showError("subs-error", err.detail, "subs-user");
+      $("subs-result").replaceChildren();
+    }
+  },
+};
+
+function subCard(s) {
+  const rows = (s.presence || []).map((p) =>
+    el("tr", {}, el("td", {}, p.user), el("td", {}, p.availability), el("td", {}, String(p.code)),
+      el("td", {}, [p.reason, p.activity, p.note].filter(Boolean).join(" · "))));
+  return el("div", { class: "card" },
+    el("h2", {}, `Subscription ${s.id}`),
+    el("p", { class: "hint" }, `TTL ${s.ttl} s, expires ${new Date(s.expires_at).toLocaleString()}, sequence ${s.sequence}${s.push ? ", push on" : ""}`),
+    el("table", {},
+      el("caption", {}, "What each contact shows"),
+      el("thead", {}, el("tr", {}, ...["Contact", "Availability", "Code", "Details"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, ...rows)));
+}
+
+const auditPageSize = 50;
+
+const audit = {
+  wired: false,
+  oldest: "",
+  async show() {
+    if (!this.wired) {
+      this.wired = true;
+      $("audit-more").addEventListener("click", () => this.load(true));
+    }
+    await this.load(false);
+  },
+  async load(more) {
+    showError("audit-error", "");
+    const q = new URLSearchParams({ limit: auditPageSize });
+    if (more && this.oldest) {
+      q.set("before", this.oldest);
+    }
+    try {
+      const res = await request("GET", `/admin/api/audit?${q}`);
+      const entries = res.entries || [];
+      const rows = entries.map((e) =>
+        el("tr", {}, el("td", {}, new Date(e.at).toLocaleString()), el("td", {}, e.actor), el("td", {}, e.action),
+          el("td", {}, e.target || ""), el("td", {}, json(e.before)), el("td", {}, json(e.after))));
+      if (more) {
+        $("audit-rows").append(...rows);
+      } else {
+        $("audit-rows").replaceChildren(...rows);
+      }
+      if (!more && entries.length === 0) {
+        $("audit-rows").replaceChildren(el("tr", {}, el("td", { colspan: 6 }, "No changes recorded yet.")));
+      }
+      this.oldest = entries.length ? String(entries[entries.length - 1].id) : this.oldest;
+      $("audit-more").hidden = entries.length < auditPageSize;
+    } catch (err) {
+      showError("audit-error", `Could not load the audit log: ${err.detail}`);
+    }
+  },
+};
+
+function json(v) {
+  return v === undefined || v === null ? "" : el("pre", {}, JSON.stringify(v, null, 1));
+}
+
+/** pages maps each route below /admin/ to its page. */
+export const pages = { overview, settings, backend, endpoints, subscriptions, audit };
