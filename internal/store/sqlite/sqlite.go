@@ -183,6 +183,12 @@ func (s *Store) Subscriptions() store.SubscriptionStore { return subscriptionSto
 // Hints returns the undelivered push hints.
 func (s *Store) Hints() store.HintStore { return hintStore{s} }
 
+// AdminAccounts returns the local admin accounts.
+func (s *Store) AdminAccounts() store.AdminAccountStore { return adminAccountStore{s} }
+
+// Audit returns the audit log of admin changes.
+func (s *Store) Audit() store.AuditStore { return auditStore{s} }
+
 // isUniqueViolation reports whether err is SQLite refusing a row whose
 // primary key or UNIQUE columns another row already has.
 func isUniqueViolation(err error) bool {

@@ -12,8 +12,9 @@ import (
 
 // RunReopen checks durability across restarts: it writes through one
 // store, closes it, opens another on the same dir and checks that
-// everything is still there; then it takes the hints and checks, through
-// a third store, that taking them was durable too. open must return a
+// everything is still there; then it takes the hints and appends to the
+// audit log, and checks, through a third store, that those were durable
+// too. open must return a
 // store on the data in dir, creating it when dir holds none; RunReopen
 // closes every store it gets.
 func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
@@ -32,6 +33,8 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	b := sub("b", "alice@example.com", "tablet")
 	c := sub("c", "bob@example.com", "phone")
 	hints := []store.Hint{hint("a", 3, 0), hint("b", 4, time.Second)}
+	admin, other := account("Admin"), account("other")
+	logged := []store.AuditEntry{entry("Admin", 0), entry("other", 1), entry("Admin", 2)}
 
 	// First run: write everything, including a replace, a touch and a delete.
 	s, closeS := openDir(t, open, dir)
@@ -57,6 +60,12 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	if err := s.Hints().Save(ctx, hints); err != nil {
 		t.Fatalf("Hints.Save: %v", err)
 	}
+	createAccounts(t, s, admin, other)
+	if err := s.AdminAccounts().SetHash(ctx, "admin", phc("admin", 2), at(time.Hour)); err != nil {
+		t.Fatalf("SetHash: %v", err)
+	}
+	admin.Hash, admin.UpdatedAt = phc("admin", 2), at(time.Hour)
+	appendAll(t, s, logged)
 	closeS()
 
 	// Second run: everything is there; take the hints.
@@ -80,12 +89,24 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	subs := []store.Subscription{a, b}
 	checkList(t, s, subs)
 	checkTake(t, s, hints)
+	checkAccounts(t, s, []store.AdminAccount{admin, other})
+	checkAudit(t, s, store.AuditQuery{Limit: 10}, newestFirst(logged))
+	// The ids keep increasing across the restart.
+	more := []store.AuditEntry{entry("other", 3)}
+	appendAll(t, s, more)
+	if more[0].ID <= logged[len(logged)-1].ID {
+		t.Errorf("Append after reopen assigned id %d, not above %d", more[0].ID, logged[len(logged)-1].ID)
+	}
+	logged = append(logged, more...)
 	closeS()
 
 	// Third run: the taken hints stay gone, the rest stays.
 	s, closeS = openDir(t, open, dir)
 	checkTake(t, s, nil)
 	checkList(t, s, subs)
+	checkAccounts(t, s, []store.AdminAccount{admin, other})
+	checkAudit(t, s, store.AuditQuery{Limit: 10}, newestFirst(logged))
+	checkAudit(t, s, store.AuditQuery{Limit: 10, Actor: "other"}, []store.AuditEntry{logged[3], logged[1]})
 	closeS()
 }
 
