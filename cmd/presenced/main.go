@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/presenced/presenced/internal/app"
@@ -22,6 +24,7 @@ Usage:
   presenced serve [--config FILE] [--listen ADDR] [--admin-listen ADDR] [--data-dir DIR]
   presenced token create [--config FILE] [--data-dir DIR] EMAIL
   presenced admin token create [--config FILE] [--data-dir DIR]
+  presenced admin account create [--config FILE] [--data-dir DIR] NAME   (password from PRESENCED_ADMIN_PASSWORD or stdin)
   presenced check-config [--config FILE]
   presenced bench subscribe|fanout|lookup|churn|idle --target URL --admin URL --admin-token TOKEN [flags]
   presenced version
@@ -53,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tokenCreate(args[2:], stdout, stderr, false)
 	case len(args) >= 3 && args[0] == "admin" && args[1] == "token" && args[2] == "create":
 		return tokenCreate(args[3:], stdout, stderr, true)
+	case len(args) >= 3 && args[0] == "admin" && args[1] == "account" && args[2] == "create":
+		return accountCreate(args[3:], os.Stdin, stdout, stderr)
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -184,5 +189,37 @@ func tokenCreate(args []string, stdout, stderr io.Writer, admin bool) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, secret)
+	return 0
+}
+
+// accountCreate creates a local dashboard account. The password is read
+// from PRESENCED_ADMIN_PASSWORD or, without it, from the first line of
+// standard input, never from the command line (where ps shows it).
+func accountCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	const name = "admin account create"
+	f := newFlags(name, stderr, false, true)
+	cfg, rest, ok := f.load(args, stderr)
+	if !ok {
+		return 1
+	}
+	if len(rest) != 1 {
+		fmt.Fprintf(stderr, "usage: presenced %s [--config FILE] [--data-dir DIR] NAME  (password from PRESENCED_ADMIN_PASSWORD or stdin)\n", name)
+		return 2
+	}
+	password, set := os.LookupEnv(config.EnvAdminPassword)
+	if !set {
+		line, err := bufio.NewReaderSize(io.LimitReader(stdin, 4096), 4096).ReadString('\n')
+		if err != nil && err != io.EOF {
+			fmt.Fprintf(stderr, "presenced %s: read password: %v\n", name, err)
+			return 1
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	log := app.NewLogger(cfg.Log, io.Discard)
+	if err := app.CreateAdminAccount(context.Background(), cfg, rest[0], password, log); err != nil {
+		fmt.Fprintf(stderr, "presenced %s: %v\n", name, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "admin account %q created\n", rest[0])
 	return 0
 }

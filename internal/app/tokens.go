@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/presenced/presenced/internal/adminauth"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/email"
@@ -34,4 +37,35 @@ func createToken(ctx context.Context, cfg config.Config, kind store.TokenKind, u
 	defer st.Close()
 	secret, _, err := auth.Issue(ctx, st.Tokens(), kind, user, time.Now())
 	return secret, err
+}
+
+// CreateAdminAccount stores a local dashboard account with an argon2id
+// hash of password (at least 12 characters). A name already taken, in
+// any case, is an error.
+func CreateAdminAccount(ctx context.Context, cfg config.Config, name, password string, log *slog.Logger) error {
+	if err := adminauth.ValidName(name); err != nil {
+		return err
+	}
+	if err := adminauth.CheckPassword(password); err != nil {
+		return err
+	}
+	h, err := adminauth.NewHasher(adminauth.DefaultParams, 1)
+	if err != nil {
+		return err
+	}
+	hash, err := h.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	err = st.AdminAccounts().Create(ctx, store.AdminAccount{Name: name, Hash: hash, CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("an admin account named %q exists already", name)
+	}
+	return err
 }

@@ -16,6 +16,10 @@ const EnvPrefix = "PRESENCED_"
 // reads it; Load ignores it.
 const EnvConfigFile = EnvPrefix + "CONFIG"
 
+// EnvAdminPassword gives `presenced admin account create` the new
+// account's password; Load ignores it.
+const EnvAdminPassword = EnvPrefix + "ADMIN_PASSWORD"
+
 // kind is how a key's value is decoded.
 type kind int
 

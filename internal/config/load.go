@@ -92,7 +92,7 @@ func envValues(env []string) (values map[string]any, from map[string]string, ps 
 	values, from = map[string]any{}, map[string]string{}
 	for _, kv := range env {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigFile {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigFile || name == EnvAdminPassword {
 			continue
 		}
 		l, known := r.byEnv[name]
