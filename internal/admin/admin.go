@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/presenced/presenced/internal/adminauth"
 	"github.com/presenced/presenced/internal/allowlist"
 	"github.com/presenced/presenced/internal/api"
 	"github.com/presenced/presenced/internal/auth"
@@ -48,6 +49,9 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 	MaxBody  int64
+	// Dashboard, when set, serves the dashboard at /admin/ and lets its
+	// sessions use the admin API.
+	Dashboard *adminauth.Manager
 }
 
 // Server is the admin API handler.
@@ -84,6 +88,9 @@ func New(d Deps) *Server {
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { api.Readyz(w, r, d.Ready) })
+	if d.Dashboard != nil {
+		s.mountDashboard(d.Dashboard)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteProblem(w, r, d.Logger, api.NewProblem(http.StatusNotFound, api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -103,8 +110,17 @@ func (s *Server) handle(pattern string, h handler) {
 		var p auth.Principal
 		token, ok := auth.BearerToken(r)
 		err := auth.ErrUnauthorized
-		if ok {
+		switch {
+		case ok:
 			p, err = s.d.Auth.Admin(r.Context(), token)
+		case s.d.Dashboard != nil:
+			// A dashboard session (cookie, and the CSRF token on changes).
+			sess, serr := s.d.Dashboard.Session(w, r)
+			if serr != nil {
+				s.d.Dashboard.WriteError(w, r, serr)
+				return
+			}
+			p, err = auth.Principal{User: sess.Account, Admin: true, TokenID: "session:" + sess.Account}, nil
 		}
 		if err == nil {
 			err = h(w, r, p)

@@ -14,7 +14,7 @@ import (
 // Cookie and request names.
 const (
 	CookieName = "presenced_admin"
-	CookiePath = "/admin"
+	CookiePath = "/"
 	CSRFHeader = "X-CSRF-Token"
 	CSRFField  = "csrf" // form field, for plain HTML forms
 )
@@ -82,23 +82,32 @@ func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) error {
 // cookie), 403 without the token.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(CookieName)
+		sess, err := m.Session(w, r)
 		if err != nil {
-			m.WriteError(w, r, ErrUnauthenticated)
-			return
-		}
-		sess, ok := m.sessions.Lookup(c.Value)
-		if !ok {
-			http.SetCookie(w, m.cookie(r, "", -1))
-			m.WriteError(w, r, ErrUnauthenticated)
-			return
-		}
-		if err := m.checkCSRF(r, sess); err != nil {
 			m.WriteError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionCtxKey{}, sess)))
 	})
+}
+
+// Session returns r's live session, checking the CSRF token of a
+// state-changing request as Middleware does: ErrUnauthenticated without
+// one (clearing a stale cookie on w), ErrCSRF without the token.
+func (m *Manager) Session(w http.ResponseWriter, r *http.Request) (Session, error) {
+	c, err := r.Cookie(CookieName)
+	if err != nil {
+		return Session{}, ErrUnauthenticated
+	}
+	sess, ok := m.sessions.Lookup(c.Value)
+	if !ok {
+		http.SetCookie(w, m.cookie(r, "", -1))
+		return Session{}, ErrUnauthenticated
+	}
+	if err := m.checkCSRF(r, sess); err != nil {
+		return Session{}, err
+	}
+	return sess, nil
 }
 
 // checkCSRF returns ErrCSRF when r changes state without sess's token or

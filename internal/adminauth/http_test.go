@@ -61,7 +61,7 @@ func TestLoginCookie(t *testing.T) {
 			f := newFixture(t, tt.cfg)
 			f.addAccount(t, "alice")
 			c, sess := f.login(t, tt.tls)
-			want := cookieAttrs{CookieName, "/admin", 12 * 3600, true, tt.secure, http.SameSiteStrictMode}
+			want := cookieAttrs{CookieName, "/", 12 * 3600, true, tt.secure, http.SameSiteStrictMode}
 			if diff := cmp.Diff(want, attrs(c)); diff != "" {
 				t.Errorf("cookie (-want +got):\n%s", diff)
 			}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presenced/presenced/internal/admin"
+	"github.com/presenced/presenced/internal/adminauth"
 	"github.com/presenced/presenced/internal/api"
 	"github.com/presenced/presenced/internal/auth"
 	"github.com/presenced/presenced/internal/backend"
@@ -186,9 +187,15 @@ func (g *Gateway) buildHandlers() error {
 		return err
 	}
 	g.Client = client
+	hasher, err := adminauth.NewHasher(adminauth.DefaultParams, 2)
+	if err != nil {
+		return err
+	}
+	dashboard := adminauth.NewManager(storeAccounts{s: g.Store.AdminAccounts(), now: clk.Now}, hasher, clk,
+		adminauth.Config{SecureCookie: cfg.TLS.CertFile != ""}, log.With("component", "dashboard"))
 	g.Admin = admin.New(admin.Deps{
 		Auth: authn, Settings: g.Settings, Tokens: g.Store.Tokens(), Clock: clk, Hub: g.Hub, Pool: g.Pool, Ready: g.Ready, Gatherer: g.Registry,
-		Logger: log.With("component", "admin"), MaxBody: cfg.HTTP.MaxBodyBytes,
+		Logger: log.With("component", "admin"), MaxBody: cfg.HTTP.MaxBodyBytes, Dashboard: dashboard,
 		Extra: func() map[string]any {
 			return map[string]any{
 				"stream_clients":   g.Streams.Clients(),

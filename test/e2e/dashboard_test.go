@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/presenced/presenced/internal/browsertest"
+)
+
+// TestDashboard drives the real binary's dashboard in a real chromium: a
+// wrong password is refused, the right one opens the overview, the TTL
+// and the allowlist are changed through the settings page and take
+// effect (an excluded domain's contact turns Unknown/domain_not_allowed
+// for a client), and a change without the CSRF token is refused.
+// Screenshots of each page go to artifacts/screenshots.
+func TestDashboard(t *testing.T) {
+	in := newInstance(t, "")
+	if _, errOut, code := run(t, []string{"PRESENCED_ADMIN_PASSWORD=dashboard passphrase"}, "admin", "account", "create", "--data-dir", in.dataDir, "root"); code != 0 {
+		t.Fatalf("admin account create: %d %s", code, errOut)
+	}
+	alice := in.token("alice@example.com")
+	admin := in.adminToken()
+	in.start()
+
+	b := browsertest.New(t)
+	ctx := b.Tab(t)
+	if err := browsertest.Viewport(ctx, 1280, 800); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Do(t, ctx, chromedp.Navigate(in.admin+"/admin/"), chromedp.WaitVisible(chromedp.CSS("#login-name")))
+	browsertest.Screenshot(t, ctx, "dashboard-login")
+	browsertest.Do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#login-name"), "root"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), "not the password"),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")),
+	)
+	if msg := browsertest.Get(t, ctx, chromedp.Text(chromedp.CSS("#login-error"))); msg == "" {
+		t.Error("a wrong password showed no error")
+	}
+	browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("login-password").value = ""`))
+	browsertest.Do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#login-password"), "dashboard passphrase"),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#page-overview")),
+	)
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`document.getElementById("counts").textContent.trim().length > 0`))
+	browsertest.Screenshot(t, ctx, "dashboard-overview")
+
+	browsertest.Do(t, ctx,
+		chromedp.Navigate(in.admin+"/admin/settings"),
+		chromedp.WaitVisible(chromedp.CSS("#ttl")),
+	)
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`document.getElementById("ttl").value === "180"`))
+	browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("ttl").value = "300"`))
+	browsertest.Do(t, ctx,
+		chromedp.Click(chromedp.CSS("#allowlist-enabled")),
+		chromedp.SendKeys(chromedp.CSS("#domains"), "example.com"),
+		chromedp.Click(chromedp.CSS("#settings-save")),
+	)
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`/Saved/.test(document.getElementById("settings-result").textContent)`))
+	browsertest.Screenshot(t, ctx, "dashboard-settings")
+
+	var settings struct {
+		SubscriptionTTL int `json:"subscription_ttl"`
+		Allowlist       struct {
+			Enabled bool     `json:"enabled"`
+			Domains []string `json:"domains"`
+		} `json:"allowlist"`
+	}
+	if code := in.call("GET", in.admin+"/v1/admin/settings", admin, nil, &settings); code != 200 || settings.SubscriptionTTL != 300 || !settings.Allowlist.Enabled || len(settings.Allowlist.Domains) != 1 {
+		t.Fatalf("settings after the dashboard's Save: %d %+v", code, settings)
+	}
+	var sub subscriptionJSON
+	if code := in.call("POST", in.client+"/v1/subscriptions", alice, map[string]any{"users": []string{"bob@example.com", "eve@other.org"}}, &sub); code != 201 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	eve, _ := find(in.changes(alice, sub.ID, 0).Presence, "eve@other.org")
+	if eve.Availability != "Unknown" || eve.Reason != "domain_not_allowed" {
+		t.Errorf("eve@other.org after the allowlist change: %+v, want Unknown/domain_not_allowed", eve)
+	}
+	if errs := browsertest.ConsoleErrors(ctx); len(errs) > 0 {
+		t.Errorf("console errors: %+v", errs)
+	}
+
+	// A session without the CSRF token cannot change anything.
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	body, _ := json.Marshal(map[string]string{"name": "root", "password": "dashboard passphrase"})
+	resp, err := hc.Post(in.admin+"/admin/api/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("login over HTTP: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("PUT", in.admin+"/v1/admin/settings", strings.NewReader(`{"subscription_ttl":60,"allowlist":{"enabled":false,"domains":[]}}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a change without the CSRF token: %d, want 403", resp.StatusCode)
+	}
+}
