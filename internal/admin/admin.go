@@ -52,6 +52,8 @@ type Deps struct {
 	// Dashboard, when set, serves the dashboard at /admin/ and lets its
 	// sessions use the admin API.
 	Dashboard *adminauth.Manager
+	// Backend is the dashboard's backend page.
+	Backend BackendView
 }
 
 // Server is the admin API handler.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -111,4 +112,37 @@ func TestDashboard(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a change without the CSRF token: %d, want 403", resp.StatusCode)
 	}
+}
+
+// TestDashboardBackendTest: on a SIP backend whose server is down, the
+// backend page's Test runs the real check and shows the step that failed
+// and why.
+func TestDashboardBackendTest(t *testing.T) {
+	sipAddr := freePort(t) // nothing listens there
+	in := newInstance(t, fmt.Sprintf("backend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    transport: tcp\n    server: %q\n", sipAddr))
+	if _, errOut, code := run(t, []string{"PRESENCED_ADMIN_PASSWORD=dashboard passphrase"}, "admin", "account", "create", "--data-dir", in.dataDir, "root"); code != 0 {
+		t.Fatalf("admin account create: %d %s", code, errOut)
+	}
+	in.notReady = true
+	in.start()
+
+	b := browsertest.New(t)
+	ctx := b.Tab(t)
+	browsertest.Do(t, ctx,
+		chromedp.Navigate(in.admin+"/admin/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-name")),
+		chromedp.SendKeys(chromedp.CSS("#login-name"), "root"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), "dashboard passphrase"),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#page-overview")),
+		chromedp.Navigate(in.admin+"/admin/backend"),
+		chromedp.WaitVisible(chromedp.CSS("#backend-test")),
+		chromedp.Click(chromedp.CSS("#backend-test")),
+	)
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`/refused/.test(document.getElementById("backend-steps").textContent)`))
+	steps := browsertest.Get(t, ctx, chromedp.Text(chromedp.CSS("#backend-steps")))
+	if !strings.Contains(steps, sipAddr) {
+		t.Errorf("the failing step does not name the server %s:\n%s", sipAddr, steps)
+	}
+	browsertest.Screenshot(t, ctx, "dashboard-backend-test")
 }
