@@ -54,6 +54,8 @@ type Deps struct {
 	Dashboard *adminauth.Manager
 	// Backend is the dashboard's backend page.
 	Backend BackendView
+	// Audit records every admin change; nil keeps none.
+	Audit store.AuditStore
 }
 
 // Server is the admin API handler.
@@ -79,6 +81,7 @@ func New(d Deps) *Server {
 	s.handle("GET /v1/admin/subscriptions", s.subscriptions)
 	s.handle("GET /v1/admin/stats", s.stats)
 	s.handle("POST /v1/admin/tokens", s.createToken)
+	s.handle("GET /admin/api/audit", s.auditLog)
 	// Profiles, for performance work; admin-token protected like the API.
 	s.handle("GET /debug/pprof/", pprofHandler(pprof.Index))
 	s.handle("GET /debug/pprof/cmdline", pprofHandler(pprof.Cmdline))
@@ -215,6 +218,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, p auth.Principal
 	}
 	s.d.Logger.Info("settings changed", "by", p.TokenID,
 		"before", toJSON(before), "after", toJSON(after))
+	s.audit(r, p, "settings.update", "settings", toJSON(before), toJSON(after))
 	api.WriteJSON(w, http.StatusOK, toJSON(after))
 	return nil
 }
@@ -305,6 +309,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return fmt.Errorf("mint token: %w", err)
 	}
 	s.d.Logger.Info("client token created", "by", p.TokenID, "token", auth.TokenID(hash))
+	s.audit(r, p, "token.create", user, nil, map[string]string{"user": user, "token_id": auth.TokenID(hash)})
 	api.WriteJSON(w, http.StatusCreated, map[string]string{"user": user, "token": secret})
 	return nil
 }

@@ -196,7 +196,7 @@ func (g *Gateway) buildHandlers() error {
 	g.Admin = admin.New(admin.Deps{
 		Auth: authn, Settings: g.Settings, Tokens: g.Store.Tokens(), Clock: clk, Hub: g.Hub, Pool: g.Pool, Ready: g.Ready, Gatherer: g.Registry,
 		Logger: log.With("component", "admin"), MaxBody: cfg.HTTP.MaxBodyBytes, Dashboard: dashboard,
-		Backend: backendView(cfg),
+		Backend: backendView(cfg), Audit: g.Store.Audit(),
 		Extra: func() map[string]any {
 			return map[string]any{
 				"stream_clients":   g.Streams.Clients(),
