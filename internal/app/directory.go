@@ -65,7 +65,7 @@ func directoryResolver(d directory.Directory, kind string) backend.Resolve {
 // presence address attribute follows the backend kind (SIP or XMPP).
 func openLDAP(cfg config.Config, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (directory.Directory, error) {
 	l := cfg.Directory.LDAP
-	password, err := secret(l.BindPassword, l.BindPasswordFile, "directory.ldap.bind_password_file")
+	password, err := config.Secret(l.BindPassword, l.BindPasswordFile, "directory.ldap.bind_password_file")
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"os"
-	"strings"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -45,7 +43,7 @@ func sipTLS(c config.SIPConfig) (*tls.Config, error) {
 	t := c.TLS
 	var cert *tls.Certificate
 	if t.ClientPKCS12 != "" {
-		password, err := secret(t.ClientPKCS12Password, t.ClientPKCS12PasswordFile, "backend.sip.tls.client_pkcs12_password_file")
+		password, err := config.Secret(t.ClientPKCS12Password, t.ClientPKCS12PasswordFile, "backend.sip.tls.client_pkcs12_password_file")
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +75,7 @@ func sipTLS(c config.SIPConfig) (*tls.Config, error) {
 // (trusted mode) without a password. The user name is
 // backend.sip.auth.username, else the identity's own user part.
 func sipCredentials(a config.SIPAuthConfig) (func(string) (string, string, bool), error) {
-	password, err := secret(a.Password, a.PasswordFile, "backend.sip.auth.password_file")
+	password, err := config.Secret(a.Password, a.PasswordFile, "backend.sip.auth.password_file")
 	if err != nil || password == "" {
 		return nil, err
 	}
@@ -91,23 +89,4 @@ func sipCredentials(a config.SIPAuthConfig) (func(string) (string, string, bool)
 		}
 		return u.User, password, true
 	}, nil
-}
-
-// maxSecretFile bounds a password file.
-const maxSecretFile = 4 << 10
-
-// secret is value, or the contents of file (without trailing new lines)
-// when file is set; key names file in errors, which never hold the secret.
-func secret(value, file, key string) (string, error) {
-	if file == "" {
-		return value, nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", key, err)
-	}
-	if len(data) > maxSecretFile {
-		return "", fmt.Errorf("%s: %s is larger than %d bytes", key, file, maxSecretFile)
-	}
-	return strings.TrimRight(string(data), "\r\n"), nil
 }

@@ -34,7 +34,7 @@ func newXMPPBackend(cfg config.Config, o backendOptions) (backend.Backend, error
 		log := o.log.With("cluster", c.Name)
 		switch x.Mode {
 		case config.XMPPComponent:
-			secret, err := secret(c.Secret, c.SecretFile, key+".secret_file")
+			secret, err := config.Secret(c.Secret, c.SecretFile, key+".secret_file")
 			if err != nil {
 				return nil, err
 			}
@@ -47,7 +47,7 @@ func newXMPPBackend(cfg config.Config, o backendOptions) (backend.Backend, error
 				KeepAlive: x.KeepAlive, Clock: o.clk, Logger: log,
 			})
 		case config.XMPPAccounts:
-			password, err := secret(c.Password, c.PasswordFile, key+".password_file")
+			password, err := config.Secret(c.Password, c.PasswordFile, key+".password_file")
 			if err != nil {
 				return nil, err
 			}

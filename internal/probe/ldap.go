@@ -5,9 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,29 +23,31 @@ import (
 func LDAP(ctx context.Context, c config.LDAPConfig) Report {
 	r, cancel := newRun(ctx)
 	defer cancel()
-	password, err := readSecret(c.BindPassword, c.BindPasswordFile, "directory.ldap.bind_password_file")
+	password, err := config.Secret(c.BindPassword, c.BindPasswordFile, "directory.ldap.bind_password_file")
 	r.secret(password)
 	if err != nil {
 		r.record("read bind password", 0, "", err)
 		return r.report
 	}
-	var srv ldapServer
+	var srv ldap.Server
 	if !r.step("parse URL", func() (d string, err error) {
-		srv, err = parseLDAPURL(c.URL, c.Source)
-		return srv.url, err
+		if srv, err = ldap.ParseURL(c.URL, c.Source); err != nil {
+			err = fmt.Errorf("directory.ldap.url: %w", err)
+		}
+		return srv.URL, err
 	}) {
 		return r.report
 	}
 	var tlsCfg *tls.Config
 	var t trust
-	if srv.tls || c.StartTLS {
+	if srv.TLS || c.StartTLS {
 		var ok bool
 		if t, ok = r.loadTrust(c.TrustStore); !ok {
 			return r.report
 		}
 		serverName := c.ServerName
 		if serverName == "" {
-			serverName = srv.host
+			serverName = srv.Host
 		}
 		tlsCfg = certs.ClientConfig(serverName, t.pool, nil)
 	}
@@ -76,51 +75,10 @@ func LDAP(ctx context.Context, c config.LDAPConfig) Report {
 	return r.report
 }
 
-// ldapServer is a parsed directory.ldap.url.
-type ldapServer struct {
-	url, addr, host string
-	tls             bool
-}
-
-// parseLDAPURL parses "ldap://h:p", "ldaps://h" or a bare host, whose
-// port follows source (ldap 389/636, gc 3268/3269), as the directory does.
-func parseLDAPURL(raw, source string) (ldapServer, error) {
-	plain, secure := 389, 636
-	if source == ldap.SourceGC {
-		plain, secure = 3268, 3269
-	}
-	s := strings.TrimSpace(raw)
-	if !strings.Contains(s, "://") {
-		s = "ldap://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return ldapServer{}, fmt.Errorf("directory.ldap.url %q: %w", raw, err)
-	}
-	var srv ldapServer
-	switch u.Scheme {
-	case "ldap":
-	case "ldaps":
-		srv.tls, plain = true, secure
-	default:
-		return ldapServer{}, fmt.Errorf("directory.ldap.url %q: scheme %q is neither ldap nor ldaps", raw, u.Scheme)
-	}
-	if srv.host = u.Hostname(); srv.host == "" {
-		return ldapServer{}, fmt.Errorf("directory.ldap.url %q: no host", raw)
-	}
-	port := u.Port()
-	if port == "" {
-		port = strconv.Itoa(plain)
-	}
-	srv.addr = net.JoinHostPort(srv.host, port)
-	srv.url = u.Scheme + "://" + srv.addr
-	return srv, nil
-}
-
 // ldapConnect dials srv (with the TLS handshake for ldaps://) and starts
 // an LDAP connection on it bounded by the run's deadline.
-func (r *run) ldapConnect(srv ldapServer, cfg *tls.Config, t trust) (*goldap.Conn, string, error) {
-	raw, err := r.dial(srv.addr)
+func (r *run) ldapConnect(srv ldap.Server, cfg *tls.Config, t trust) (*goldap.Conn, string, error) {
+	raw, err := r.dial(srv.Addr)
 	if err != nil {
 		return nil, "", err
 	}
@@ -130,7 +88,7 @@ func (r *run) ldapConnect(srv ldapServer, cfg *tls.Config, t trust) (*goldap.Con
 	}
 	detail := fmt.Sprintf("%s from %s", raw.RemoteAddr(), raw.LocalAddr())
 	conn := raw
-	if srv.tls {
+	if srv.TLS {
 		tc, d, err := r.handshake(raw, cfg, t)
 		if err != nil {
 			raw.Close()
@@ -140,7 +98,7 @@ func (r *run) ldapConnect(srv ldapServer, cfg *tls.Config, t trust) (*goldap.Con
 	} else if cfg == nil {
 		detail += ", no TLS (the bind password crosses the network in clear)"
 	}
-	c := goldap.NewConn(conn, srv.tls)
+	c := goldap.NewConn(conn, srv.TLS)
 	c.Start()
 	c.SetTimeout(time.Until(deadlineOf(r.ctx)))
 	return c, detail, nil

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -150,26 +149,6 @@ func (r *run) dial(addr string) (net.Conn, error) {
 func (r *run) deadline(conn net.Conn) error {
 	deadline, _ := r.ctx.Deadline() // newRun always sets one
 	return conn.SetDeadline(deadline)
-}
-
-// maxSecretFile bounds a password file, as the app does.
-const maxSecretFile = 4 << 10
-
-// readSecret is value, or the contents of file without trailing new lines
-// when file is set; key names the setting in errors, which never hold the
-// secret.
-func readSecret(value, file, key string) (string, error) {
-	if file == "" {
-		return value, nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", key, err)
-	}
-	if len(data) > maxSecretFile {
-		return "", fmt.Errorf("%s: %s is larger than %d bytes", key, file, maxSecretFile)
-	}
-	return strings.TrimRight(string(data), "\r\n"), nil
 }
 
 // ms formats d in whole milliseconds, "3 ms".

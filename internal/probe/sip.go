@@ -137,7 +137,7 @@ func (r *run) sipTLS(c config.SIPConfig, target locate.Target) (*tls.Config, tru
 	if t.ClientPKCS12 == "" {
 		r.step("load client certificate", func() (string, error) { return "none configured", nil })
 	} else {
-		password, err := readSecret(t.ClientPKCS12Password, t.ClientPKCS12PasswordFile, "backend.sip.tls.client_pkcs12_password_file")
+		password, err := config.Secret(t.ClientPKCS12Password, t.ClientPKCS12PasswordFile, "backend.sip.tls.client_pkcs12_password_file")
 		r.secret(password)
 		if err != nil {
 			r.record("load client certificate", 0, "", err)

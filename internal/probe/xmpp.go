@@ -25,7 +25,7 @@ import (
 func XMPP(ctx context.Context, c config.XMPPCluster) Report {
 	r, cancel := newRun(ctx)
 	defer cancel()
-	secret, err := readSecret(c.Secret, c.SecretFile, "secret_file")
+	secret, err := config.Secret(c.Secret, c.SecretFile, "secret_file")
 	r.secret(secret)
 	if err != nil {
 		r.record("read secret", 0, "", err)

@@ -201,16 +201,17 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // server is one parsed entry of Config.URLs.
-type server struct {
-	url  string // normalised, scheme://host:port, for messages
-	addr string // host:port
-	host string // for tls.Config.ServerName
-	tls  bool   // ldaps://
+// Server is a parsed server URL.
+type Server struct {
+	URL  string // normalised, scheme://host:port, for messages
+	Addr string // host:port
+	Host string // for tls.Config.ServerName
+	TLS  bool   // ldaps://
 }
 
-// parseServer parses raw ("ldap://h:p", "ldaps://h", "h", "h:p") with the
-// default ports of source.
-func parseServer(raw, source string) (server, error) {
+// ParseURL parses raw ("ldap://h:p", "ldaps://h", "h", "h:p") with the
+// default ports of source (SourceLDAP 389/636, SourceGC 3268/3269).
+func ParseURL(raw, source string) (Server, error) {
 	plain, secure := 389, 636
 	if source == SourceGC {
 		plain, secure = 3268, 3269
@@ -221,31 +222,31 @@ func parseServer(raw, source string) (server, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return server{}, fmt.Errorf("URL %q: %w", raw, err)
+		return Server{}, fmt.Errorf("URL %q: %w", raw, err)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return server{}, fmt.Errorf("URL %q: only scheme://host:port is supported", raw)
+		return Server{}, fmt.Errorf("URL %q: only scheme://host:port is supported", raw)
 	}
-	var srv server
+	var srv Server
 	switch u.Scheme {
 	case "ldap":
 	case "ldaps":
-		srv.tls, plain = true, secure
+		srv.TLS, plain = true, secure
 	default:
-		return server{}, fmt.Errorf("URL %q: scheme %q is neither ldap nor ldaps", raw, u.Scheme)
+		return Server{}, fmt.Errorf("URL %q: scheme %q is neither ldap nor ldaps", raw, u.Scheme)
 	}
-	srv.host = u.Hostname()
-	if srv.host == "" {
-		return server{}, fmt.Errorf("URL %q: no host", raw)
+	srv.Host = u.Hostname()
+	if srv.Host == "" {
+		return Server{}, fmt.Errorf("URL %q: no host", raw)
 	}
 	port := u.Port()
 	if port == "" {
 		port = strconv.Itoa(plain)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return server{}, fmt.Errorf("URL %q: bad port %q", raw, port)
+		return Server{}, fmt.Errorf("URL %q: bad port %q", raw, port)
 	}
-	srv.addr = net.JoinHostPort(srv.host, port)
-	srv.url = u.Scheme + "://" + srv.addr
+	srv.Addr = net.JoinHostPort(srv.Host, port)
+	srv.URL = u.Scheme + "://" + srv.Addr
 	return srv, nil
 }
 

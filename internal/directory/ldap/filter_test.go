@@ -42,29 +42,29 @@ func TestBaseDN(t *testing.T) {
 func TestParseServer(t *testing.T) {
 	tests := []struct {
 		raw, source string
-		want        server
+		want        Server
 		ok          bool
 	}{
-		{"dc1.example.com", SourceLDAP, server{url: "ldap://dc1.example.com:389", addr: "dc1.example.com:389", host: "dc1.example.com"}, true},
-		{"dc1.example.com", SourceGC, server{url: "ldap://dc1.example.com:3268", addr: "dc1.example.com:3268", host: "dc1.example.com"}, true},
-		{"ldaps://dc1.example.com", SourceLDAP, server{url: "ldaps://dc1.example.com:636", addr: "dc1.example.com:636", host: "dc1.example.com", tls: true}, true},
-		{"ldaps://dc1.example.com/", SourceGC, server{url: "ldaps://dc1.example.com:3269", addr: "dc1.example.com:3269", host: "dc1.example.com", tls: true}, true},
-		{"127.0.0.1:1389", SourceLDAP, server{url: "ldap://127.0.0.1:1389", addr: "127.0.0.1:1389", host: "127.0.0.1"}, true},
-		{"ldap://[::1]:1389", SourceLDAP, server{url: "ldap://[::1]:1389", addr: "[::1]:1389", host: "::1"}, true},
-		{"http://dc1", SourceLDAP, server{}, false},
-		{"ldap://dc1/dc=example", SourceLDAP, server{}, false},
-		{"ldap://dc1:99999", SourceLDAP, server{}, false},
-		{"ldap://user:pw@dc1", SourceLDAP, server{}, false},
-		{"ldap://", SourceLDAP, server{}, false},
+		{"dc1.example.com", SourceLDAP, Server{URL: "ldap://dc1.example.com:389", Addr: "dc1.example.com:389", Host: "dc1.example.com"}, true},
+		{"dc1.example.com", SourceGC, Server{URL: "ldap://dc1.example.com:3268", Addr: "dc1.example.com:3268", Host: "dc1.example.com"}, true},
+		{"ldaps://dc1.example.com", SourceLDAP, Server{URL: "ldaps://dc1.example.com:636", Addr: "dc1.example.com:636", Host: "dc1.example.com", TLS: true}, true},
+		{"ldaps://dc1.example.com/", SourceGC, Server{URL: "ldaps://dc1.example.com:3269", Addr: "dc1.example.com:3269", Host: "dc1.example.com", TLS: true}, true},
+		{"127.0.0.1:1389", SourceLDAP, Server{URL: "ldap://127.0.0.1:1389", Addr: "127.0.0.1:1389", Host: "127.0.0.1"}, true},
+		{"ldap://[::1]:1389", SourceLDAP, Server{URL: "ldap://[::1]:1389", Addr: "[::1]:1389", Host: "::1"}, true},
+		{"http://dc1", SourceLDAP, Server{}, false},
+		{"ldap://dc1/dc=example", SourceLDAP, Server{}, false},
+		{"ldap://dc1:99999", SourceLDAP, Server{}, false},
+		{"ldap://user:pw@dc1", SourceLDAP, Server{}, false},
+		{"ldap://", SourceLDAP, Server{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw+"/"+tt.source, func(t *testing.T) {
-			got, err := parseServer(tt.raw, tt.source)
+			got, err := ParseURL(tt.raw, tt.source)
 			if (err == nil) != tt.ok {
-				t.Fatalf("parseServer(%q) error = %v, want ok %v", tt.raw, err, tt.ok)
+				t.Fatalf("ParseURL(%q) error = %v, want ok %v", tt.raw, err, tt.ok)
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(server{})); diff != "" {
-				t.Errorf("parseServer(%q) (-want +got):\n%s", tt.raw, diff)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseURL(%q) (-want +got):\n%s", tt.raw, diff)
 			}
 		})
 	}

@@ -63,18 +63,18 @@ func New(cfg Config) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldap: %w", err)
 	}
-	var servers []server
+	var servers []Server
 	var urls []string
 	for _, raw := range cfg.URLs {
-		srv, err := parseServer(raw, cfg.Source)
+		srv, err := ParseURL(raw, cfg.Source)
 		if err != nil {
 			return nil, fmt.Errorf("ldap: %w", err)
 		}
-		if srv.tls && cfg.StartTLS {
-			return nil, fmt.Errorf("ldap: StartTLS with %s, which is already TLS", srv.url)
+		if srv.TLS && cfg.StartTLS {
+			return nil, fmt.Errorf("ldap: StartTLS with %s, which is already TLS", srv.URL)
 		}
 		servers = append(servers, srv)
-		urls = append(urls, srv.url)
+		urls = append(urls, srv.URL)
 	}
 	base, err := BaseDN(cfg.Domain)
 	if err != nil {

@@ -24,7 +24,7 @@ var errClosed = errors.New("directory closed")
 // deadline and closes a connection whose context ends mid-operation.
 type pool struct {
 	cfg     Config
-	servers []server
+	servers []Server
 	sem     chan struct{} // one token per open or opening connection
 	m       metrics
 	log     *slog.Logger
@@ -35,7 +35,7 @@ type pool struct {
 	closed bool
 }
 
-func newPool(cfg Config, servers []server, m metrics, log *slog.Logger) *pool {
+func newPool(cfg Config, servers []Server, m metrics, log *slog.Logger) *pool {
 	return &pool{cfg: cfg, servers: servers, sem: make(chan struct{}, cfg.PoolSize), m: m, log: log}
 }
 
@@ -155,25 +155,25 @@ func (e dialErrors) Unwrap() []error { return e }
 // dialServer connects to srv, upgrades with StartTLS when configured and
 // binds, all before ctx's deadline: the raw connection's deadline bounds
 // the TLS handshakes too, which go-ldap's own timeout does not.
-func (p *pool) dialServer(ctx context.Context, srv server) (*goldap.Conn, error) {
+func (p *pool) dialServer(ctx context.Context, srv Server) (*goldap.Conn, error) {
 	tlsCfg := p.tlsConfig(srv)
 	nd := &net.Dialer{}
 	var raw net.Conn
 	var err error
-	if srv.tls {
-		raw, err = (&tls.Dialer{NetDialer: nd, Config: tlsCfg}).DialContext(ctx, "tcp", srv.addr)
+	if srv.TLS {
+		raw, err = (&tls.Dialer{NetDialer: nd, Config: tlsCfg}).DialContext(ctx, "tcp", srv.Addr)
 	} else {
-		raw, err = nd.DialContext(ctx, "tcp", srv.addr)
+		raw, err = nd.DialContext(ctx, "tcp", srv.Addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ldap dial %s: %w", srv.url, ctxErr(ctx, err))
+		return nil, fmt.Errorf("ldap dial %s: %w", srv.URL, ctxErr(ctx, err))
 	}
 	deadline, _ := ctx.Deadline() // do always sets one
 	if err := raw.SetDeadline(deadline); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("ldap dial %s: %w", srv.url, err)
+		return nil, fmt.Errorf("ldap dial %s: %w", srv.URL, err)
 	}
-	c := goldap.NewConn(raw, srv.tls)
+	c := goldap.NewConn(raw, srv.TLS)
 	c.Start()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -181,25 +181,25 @@ func (p *pool) dialServer(ctx context.Context, srv server) (*goldap.Conn, error)
 	if p.cfg.StartTLS {
 		if err := c.StartTLS(tlsCfg); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("ldap StartTLS with %s: %w", srv.url, ctxErr(ctx, err))
+			return nil, fmt.Errorf("ldap StartTLS with %s: %w", srv.URL, ctxErr(ctx, err))
 		}
 	}
 	if p.cfg.BindDN != "" {
 		// go-ldap's errors hold the server's result, never the password.
 		if err := c.Bind(p.cfg.BindDN, p.cfg.BindPassword); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("ldap bind to %s as %q: %w", srv.url, p.cfg.BindDN, ctxErr(ctx, err))
+			return nil, fmt.Errorf("ldap bind to %s as %q: %w", srv.URL, p.cfg.BindDN, ctxErr(ctx, err))
 		}
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("ldap dial %s: %w", srv.url, err)
+		return nil, fmt.Errorf("ldap dial %s: %w", srv.URL, err)
 	}
 	return c, nil
 }
 
 // tlsConfig returns the TLS configuration for srv.
-func (p *pool) tlsConfig(srv server) *tls.Config {
+func (p *pool) tlsConfig(srv Server) *tls.Config {
 	var cfg *tls.Config
 	if p.cfg.TLS != nil {
 		cfg = p.cfg.TLS.Clone()
@@ -207,7 +207,7 @@ func (p *pool) tlsConfig(srv server) *tls.Config {
 		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if cfg.ServerName == "" {
-		cfg.ServerName = srv.host
+		cfg.ServerName = srv.Host
 	}
 	return cfg
 }
