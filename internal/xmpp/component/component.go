@@ -65,7 +65,8 @@ type Config struct {
 	Domain string
 	// PrivilegeWait is how long after the handshake the advertisement
 	// may take before Health reports its absence (default 10s). The
-	// connection is kept: an advertisement arriving later still counts.
+	// connection is kept a while longer (an advertisement arriving later
+	// still counts), then dropped and made again.
 	PrivilegeWait time.Duration
 	// KeepAlive is the interval of XEP-0199 pings to Domain (default
 	// 30s; negative disables). A ping still unanswered when the next one

@@ -222,9 +222,15 @@ func (s *session) handleIQ(e element) {
 // session.
 func (s *session) housekeep(ctx context.Context) {
 	c := s.c
-	waited := make(chan struct{}, 1)
+	waited, given := make(chan struct{}, 1), make(chan struct{}, 1)
 	t := c.cfg.Clock.AfterFunc(c.cfg.PrivilegeWait, func() { waited <- struct{}{} })
 	defer t.Stop()
+	// A connection still without privileges a while after the report is
+	// dropped and made again: a server may miss the advertisement for a
+	// new connection (ejabberd while it still holds the route of a
+	// previous one), and without privileges no presence flows.
+	t2 := c.cfg.Clock.AfterFunc(c.cfg.PrivilegeWait+max(c.cfg.PrivilegeWait, time.Second), func() { given <- struct{}{} })
+	defer t2.Stop()
 	var ticks <-chan struct{}
 	if c.cfg.KeepAlive > 0 {
 		var stop func()
@@ -237,6 +243,11 @@ func (s *session) housekeep(ctx context.Context) {
 			return
 		case <-waited:
 			s.privilegeTimeout()
+		case <-given:
+			if err := s.privilegeTimeout(); err != nil {
+				s.fail(err)
+				return
+			}
 		case <-ticks:
 			if err := s.ping(); err != nil {
 				return
@@ -246,14 +257,15 @@ func (s *session) housekeep(ctx context.Context) {
 }
 
 // privilegeTimeout reports a missing advertisement once PrivilegeWait
-// has passed since the handshake.
-func (s *session) privilegeTimeout() {
+// has passed since the handshake, and returns the error (nil once
+// privileges were advertised).
+func (s *session) privilegeTimeout() error {
 	c := s.c
 	s.mu.Lock()
 	adverted := s.adverted
 	s.mu.Unlock()
 	if adverted {
-		return
+		return nil
 	}
 	err := fmt.Errorf("no privilege advertisement from %s within %v (is mod_privilege enabled for %s?)",
 		c.cfg.Domain, c.cfg.PrivilegeWait, c.cfg.JID)
@@ -263,6 +275,7 @@ func (s *session) privilegeTimeout() {
 		}
 	})
 	c.logOnce(err)
+	return err
 }
 
 // ping sends a keepalive ping, or drops the connection if the previous

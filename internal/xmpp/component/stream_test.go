@@ -180,11 +180,36 @@ func TestNoAdvertisement(t *testing.T) {
 	}
 }
 
+// TestNoAdvertisementReconnects: a connection that stays without
+// privileges is dropped and made again, and privileges advertised on the
+// new one count.
+func TestNoAdvertisementReconnects(t *testing.T) {
+	p := fakePeerSeq(t, func(n int) string {
+		if n == 1 {
+			return "" // a server that missed the advertisement
+		}
+		return advertV2
+	})
+	r := start(t, p, Config{PrivilegeWait: 50 * time.Millisecond, KeepAlive: -1, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	down, _ := r.waitState(t, "dropped without privileges", func(s State) bool { return !s.Connected })
+	if down.Err == nil || !strings.Contains(down.Err.Error(), "no privilege advertisement") {
+		t.Errorf("dropped with %v, want the missing advertisement", down.Err)
+	}
+	r.privileged(t)
+}
+
 const advertV2 = "<message from='example.com' to='presence.example.com'><privilege xmlns='urn:xmpp:privilege:2'><perm access='presence' type='managed_entity'/></privilege></message>"
 
 // fakePeer listens on loopback and serves each connection with
 // silentServer sending advert after the handshake.
 func fakePeer(t *testing.T, advert string) peer {
+	t.Helper()
+	return fakePeerSeq(t, func(int) string { return advert })
+}
+
+// fakePeerSeq is fakePeer sending advert(n) on the n-th connection (from
+// 1).
+func fakePeerSeq(t *testing.T, advert func(n int) string) peer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -193,12 +218,12 @@ func fakePeer(t *testing.T, advert string) peer {
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		for {
+		for n := 1; ; n++ {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			silentServer(conn, advert)
+			silentServer(conn, advert(n))
 		}
 	}()
 	t.Cleanup(func() {
