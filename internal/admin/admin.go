@@ -131,8 +131,9 @@ func (s *Server) handle(pattern string, h handler) {
 			err = h(w, r, p)
 		}
 		if err != nil {
-			if errors.Is(err, settings.ErrInvalid) {
-				err = api.Invalid("%s", err.Error())
+			var fe *settings.FieldError
+			if errors.As(err, &fe) {
+				err = api.InvalidFields(api.FieldError{Field: fe.Field, Detail: fe.Detail})
 			}
 			api.WriteProblem(w, r, s.d.Logger, err)
 		}
@@ -196,7 +197,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 		// overflow time.Duration and could wrap into the allowed range.
 		minTTL, maxTTL := int(presence.MinTTL/time.Second), int(presence.MaxTTL/time.Second)
 		if *req.SubscriptionTTL < minTTL || *req.SubscriptionTTL > maxTTL {
-			return api.Invalid("subscription_ttl must be %d..%d seconds", minTTL, maxTTL)
+			return api.InvalidFields(api.FieldError{Field: "subscription_ttl", Detail: fmt.Sprintf("must be %d..%d seconds", minTTL, maxTTL)})
 		}
 		d := time.Duration(*req.SubscriptionTTL) * time.Second
 		c.SubscriptionTTL = &d

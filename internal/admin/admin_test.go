@@ -403,3 +403,31 @@ func TestAllowlistChangeReachesClients(t *testing.T) {
 		t.Errorf("changes after deleting other.org (-want +got):\n%s", diff)
 	}
 }
+
+// TestSettingsFieldErrors: a refused change names the field at fault, for
+// the dashboard to show the message next to it.
+func TestSettingsFieldErrors(t *testing.T) {
+	h := apptest.New(t)
+	adm := h.AdminToken()
+	tests := []struct {
+		name, method, path, body string
+		want                     []string
+	}{
+		{"ttl", "PUT", "/v1/admin/settings", `{"subscription_ttl":5}`, []string{"subscription_ttl"}},
+		{"allowlist domains", "PUT", "/v1/admin/settings", `{"allowlist":{"domains":"ok.com bad_domain.com"}}`, []string{"allowlist.domains"}},
+		{"added domains", "POST", "/v1/admin/allowlist/domains", `{"domains":"d.com bad..com"}`, []string{"domains"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := apptest.WantProblem(t, h.AdminDo(tt.method, tt.path, adm, tt.body), http.StatusBadRequest, "invalid_request")
+			if diff := cmp.Diff(tt.want, p.Fields()); diff != "" {
+				t.Errorf("fields at fault (-want +got):\n%s", diff)
+			}
+			for _, e := range p.Errors {
+				if e.Detail == "" {
+					t.Errorf("field %s without a message", e.Field)
+				}
+			}
+		})
+	}
+}

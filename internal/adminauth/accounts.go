@@ -29,6 +29,9 @@ type Account struct {
 	Name      string
 	Hash      string
 	CreatedAt time.Time
+	// Directory marks an account checked by Config.Directory (not
+	// stored; Hash and CreatedAt are empty).
+	Directory bool
 }
 
 // Accounts stores local admin accounts. Names are compared exactly (they

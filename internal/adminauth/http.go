@@ -175,6 +175,10 @@ func (m *Manager) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 			fmt.Sprintf("too many failed logins; retry after %d seconds", secs)
 	case errors.Is(err, ErrInvalidCredentials):
 		status, code, title, detail = http.StatusUnauthorized, "unauthorized", "Unauthorized", ErrInvalidCredentials.Error()
+	case errors.Is(err, ErrDirectoryUnavailable):
+		w.Header().Set("Retry-After", "5")
+		status, code, title, detail = http.StatusServiceUnavailable, "backend_unavailable", "Directory unavailable", ErrDirectoryUnavailable.Error()
+		m.log.Warn("directory login could not be checked", "err", err)
 	case errors.Is(err, ErrUnauthenticated):
 		status, code, title, detail = http.StatusUnauthorized, "unauthorized", "Unauthorized", ErrUnauthenticated.Error()
 	case errors.Is(err, ErrCSRF), errors.Is(err, ErrSetupToken), errors.Is(err, ErrSetupDone):

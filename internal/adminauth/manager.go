@@ -19,6 +19,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/presenced/presenced/internal/clock"
 )
@@ -34,7 +36,24 @@ var (
 	// ErrCSRF means a state-changing request lacked the session's CSRF
 	// token or came from another origin.
 	ErrCSRF = errors.New("missing or invalid CSRF token")
+	// ErrDirectoryUnavailable means a directory account could not be
+	// checked because the directory did not answer.
+	ErrDirectoryUnavailable = errors.New("the directory is unavailable; local accounts can still log in")
 )
+
+// DirectoryPrefix starts the session and audit name of a directory
+// account, so that it is never mistaken for a local one.
+const DirectoryPrefix = "directory:"
+
+// MaxDirectoryLogin is the longest name sent to the directory, in bytes.
+const MaxDirectoryLogin = 256
+
+// DirectoryLogin checks a directory account's name and password and its
+// membership of the admin group. It returns the account's name to show
+// (its mail), an error wrapping ErrInvalidCredentials when the name is
+// unknown, the password wrong or the account not in the group, and an
+// error wrapping ErrDirectoryUnavailable when the directory cannot tell.
+type DirectoryLogin func(ctx context.Context, name, password string) (string, error)
 
 // LockedError is returned by Login while the account name or the client
 // address has too many recent failures. It wraps ErrLocked.
@@ -62,6 +81,9 @@ type Config struct {
 	// the host of r.RemoteAddr. Behind a proxy, supply one that trusts
 	// only the proxy's forwarding header.
 	ClientIP func(r *http.Request) netip.Addr
+	// Directory, when set, checks names that no local account has; nil
+	// allows local accounts only.
+	Directory DirectoryLogin
 }
 
 func (c Config) withDefaults() Config {
@@ -121,19 +143,39 @@ func (m *Manager) Sessions() *Sessions { return m.sessions }
 // *LockedError without checking anything while the name or the address is
 // locked, ErrInvalidCredentials for an unknown name or a wrong password
 // (an unknown name costs a hash too, so timing does not reveal it), and
-// the account otherwise.
+// the account otherwise. A name no local account has goes to
+// Config.Directory when one is set; such an account is named
+// DirectoryPrefix + its mail, and its failures count like local ones.
 func (m *Manager) Authenticate(ctx context.Context, name, password string, ip netip.Addr) (Account, error) {
+	dir := m.cfg.Directory != nil && directoryName(name)
 	nameKey := accountKey(name)
-	if ValidName(name) != nil {
+	if ValidName(name) != nil && !dir {
 		nameKey = accountKey("\x00invalid") // one shared key, not one per garbage name
 	}
 	keys := []string{nameKey, ipKey(ip)}
 	if wait, locked := m.fails.locked(keys...); locked {
 		return Account{}, &LockedError{RetryAfter: wait}
 	}
-	acct, err := m.accounts.Get(ctx, name)
+	var (
+		acct Account
+		err  = ErrNoAccount // a name no local account may have is not looked up
+	)
+	if ValidName(name) == nil {
+		acct, err = m.accounts.Get(ctx, name)
+	}
 	var ok bool
 	switch {
+	case errors.Is(err, ErrNoAccount) && dir:
+		shown, derr := m.cfg.Directory(ctx, name, password)
+		switch {
+		case errors.Is(derr, ErrInvalidCredentials):
+			m.fails.fail(keys...)
+			return Account{}, ErrInvalidCredentials
+		case derr != nil:
+			return Account{}, fmt.Errorf("authenticate %q: %w", name, derr)
+		}
+		m.fails.reset(nameKey)
+		return Account{Name: DirectoryPrefix + shown, Directory: true}, nil
 	case errors.Is(err, ErrNoAccount):
 		ok, err = m.hasher.VerifyDummy(ctx, password)
 	case err != nil:
@@ -196,6 +238,20 @@ func (m *Manager) SetPassword(ctx context.Context, name, password string) error 
 	}
 	m.sessions.DeleteAccount(name)
 	return nil
+}
+
+// directoryName reports whether name may be sent to the directory: 1 to
+// MaxDirectoryLogin bytes of UTF-8 without control characters.
+func directoryName(name string) bool {
+	if name == "" || len(name) > MaxDirectoryLogin || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // remoteIP is the default Config.ClientIP.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/presenced/presenced/internal/auth"
@@ -21,8 +22,31 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
 	Code   string `json:"code"`
+	// Errors, on invalid_request answers, name each field at fault, so
+	// that a form can show each message next to its field.
+	Errors []FieldError `json:"errors,omitempty"`
 
 	retryAfter time.Duration
+}
+
+// FieldError is one field's problem: Field is its name in the request
+// (a JSON field such as "subscription_ttl", or a config key path such as
+// "backend.sip.server").
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+// InvalidFields is a 400 invalid_request problem naming the fields at
+// fault; its detail joins their messages.
+func InvalidFields(errs ...FieldError) *Problem {
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Field + ": " + e.Detail
+	}
+	p := Invalid("%s", strings.Join(parts, "; "))
+	p.Errors = errs
+	return p
 }
 
 // Error makes a Problem usable as an error returned by handlers.

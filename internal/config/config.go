@@ -65,6 +65,8 @@ type Config struct {
 	// Directory configures the contact directory (LDAP / Active
 	// Directory).
 	Directory DirectoryConfig `koanf:"directory"`
+	// Dashboard configures the admin dashboard's logins.
+	Dashboard DashboardConfig `koanf:"dashboard"`
 	// Push configures push hints to the relay.
 	Push PushConfig `koanf:"push"`
 	// TLS makes both listeners serve HTTPS.
@@ -158,6 +160,16 @@ type DirectoryConfig struct {
 	Kind string `koanf:"kind"`
 	// LDAP configures kind ldap.
 	LDAP LDAPConfig `koanf:"ldap"`
+}
+
+// DashboardConfig configures the admin dashboard.
+type DashboardConfig struct {
+	// DirectoryGroup is the DN of the directory group whose members may
+	// log in to the dashboard with their directory account (mail,
+	// sAMAccountName or userPrincipalName, and password), beside the
+	// local accounts. Requires directory.kind ldap. Default "" (local
+	// accounts only).
+	DirectoryGroup string `koanf:"directory_group"`
 }
 
 // LDAPConfig is an LDAP / Active Directory directory.

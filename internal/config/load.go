@@ -25,10 +25,48 @@ type Source struct {
 	// Flags maps key paths to raw values, e.g. {"listen": ":9000"}. main
 	// builds it from the flags the user actually set.
 	Flags map[string]string
+	// Saved holds the values saved in the dashboard (the store's
+	// SavedConfig), by key path, as JSON decodes them. They override the
+	// file and are overridden by the environment and flags.
+	Saved map[string]any
+}
+
+// Origin names where a key's value came from: OriginFile, OriginSaved,
+// OriginFlag, or the environment variable's name. Keys left at their
+// defaults have none.
+const (
+	OriginFile  = "file"
+	OriginSaved = "dashboard"
+	OriginFlag  = "flag"
+)
+
+// Origins returns, for every key path src sets, the layer that sets it
+// last (see Origin). It reads the file again; an unreadable file sets
+// nothing.
+func Origins(src Source) map[string]string {
+	out := map[string]string{}
+	if src.File != "" {
+		values, _ := readFile(src.File)
+		for path := range values {
+			out[path] = OriginFile
+		}
+	}
+	for path := range src.Saved {
+		out[path] = OriginSaved
+	}
+	_, envFrom, _ := envValues(src.Env)
+	for path, name := range envFrom {
+		out[path] = name
+	}
+	for path := range src.Flags {
+		out[path] = OriginFlag
+	}
+	return out
 }
 
 // Load builds the configuration in layers, each overriding the one before:
-// Default(), the YAML file, PRESENCED_* environment variables, Flags. Then
+// Default(), the YAML file, the values saved in the dashboard, PRESENCED_*
+// environment variables, Flags. Then
 // it normalises allowlist.domains (lower-cased, de-duplicated, sorted) and
 // validates.
 //
@@ -50,6 +88,7 @@ func Load(src Source) (Config, error) {
 		}
 		ps = append(ps, apply(&cfg, values, func(string) string { return "" })...)
 	}
+	ps = append(ps, apply(&cfg, src.Saved, func(string) string { return " (saved in the dashboard)" })...)
 
 	env, envFrom, envProblems := envValues(src.Env)
 	ps = append(ps, envProblems...)

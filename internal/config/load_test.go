@@ -69,8 +69,33 @@ backend:
 		file  string // YAML content; "" = no file
 		env   []string
 		flags map[string]string
+		saved map[string]any
 		want  func(*config.Config)
 	}{
+		{
+			name:  "saved values override the file, env overrides them",
+			file:  file,
+			env:   []string{"PRESENCED_BACKEND_MAX_SUBSCRIPTIONS_PER_ENDPOINT=7"},
+			saved: map[string]any{"backend.endpoints": []any{"saved@example.com"}, "backend.max_subscriptions_per_endpoint": float64(300), "listen": ":7001"},
+			want: func(c *config.Config) {
+				c.Listen = ":7001"
+				c.DataDir = "/var/lib/presenced"
+				c.Presence.SubscriptionTTL = 5 * time.Minute
+				c.Presence.MaxContactsPerRequest = 500
+				c.Allowlist = config.AllowlistConfig{Enabled: true, Domains: []string{"b.org", "example.com"}}
+				c.Backend.Endpoints = []string{"saved@example.com"}
+				c.Backend.MaxSubscriptionsPerEndpoint = 7
+			},
+		},
+		{
+			name: "saved list of mappings",
+			saved: map[string]any{"backend.xmpp.clusters": []any{map[string]any{
+				"name": "main", "server": "x.example.com:5275", "domains": []any{"example.com"}, "component_endpoints": float64(3),
+			}}},
+			want: func(c *config.Config) {
+				c.Backend.XMPP.Clusters = []config.XMPPCluster{{Name: "main", Server: "x.example.com:5275", Domains: []string{"example.com"}, ComponentEndpoints: 3}}
+			},
+		},
 		{
 			name: "file overrides defaults",
 			file: file,
@@ -195,7 +220,7 @@ backend:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := config.Source{Env: tt.env, Flags: tt.flags}
+			src := config.Source{Env: tt.env, Flags: tt.flags, Saved: tt.saved}
 			if tt.file != "" {
 				src.File = writeConfig(t, tt.file)
 			}
@@ -432,5 +457,41 @@ func TestXMPPClusters(t *testing.T) {
 	_, err = config.Load(config.Source{Env: []string{"PRESENCED_BACKEND_XMPP_CLUSTERS=main"}})
 	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Message, "set it in the config file") {
 		t.Errorf("clusters from the environment: %v, want a problem saying to use the config file", ps)
+	}
+}
+
+func TestLoadSavedProblems(t *testing.T) {
+	_, err := config.Load(config.Source{Saved: map[string]any{"backend.max_subscriptions_per_endpoint": "lots", "backend.nope": "x"}})
+	var ps config.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Load = %v, want Problems", err)
+	}
+	var keys []string
+	for _, p := range ps {
+		keys = append(keys, p.Key)
+	}
+	if diff := cmp.Diff([]string{"backend.max_subscriptions_per_endpoint", "backend.nope"}, keys); diff != "" {
+		t.Fatalf("problem keys (-want +got):\n%s\n%v", diff, ps)
+	}
+	if !strings.Contains(ps[0].Message, "saved in the dashboard") {
+		t.Errorf("problem %q does not say the value was saved in the dashboard", ps[0].Message)
+	}
+}
+
+func TestOrigins(t *testing.T) {
+	src := config.Source{
+		File:  writeConfig(t, "listen: \":7000\"\nbackend:\n  sip:\n    server: file.example.com\n    domain: example.com\n"),
+		Saved: map[string]any{"backend.sip.server": "saved.example.com", "backend.sip.transport": "tcp"},
+		Env:   []string{"PRESENCED_BACKEND_SIP_TRANSPORT=tls", "HOME=/root"},
+		Flags: map[string]string{"listen": ":7100"},
+	}
+	want := map[string]string{
+		"listen":                config.OriginFlag,
+		"backend.sip.server":    config.OriginSaved,
+		"backend.sip.domain":    config.OriginFile,
+		"backend.sip.transport": "PRESENCED_BACKEND_SIP_TRANSPORT",
+	}
+	if diff := cmp.Diff(want, config.Origins(src)); diff != "" {
+		t.Errorf("Origins (-want +got):\n%s", diff)
 	}
 }

@@ -31,6 +31,14 @@ func (c Config) Validate() Problems {
 	c.Allowlist.validate(&ps)
 	c.Backend.validate(&ps)
 	c.Directory.validate(&ps)
+	if g := c.Dashboard.DirectoryGroup; g != "" {
+		switch {
+		case c.Directory.Kind != DirectoryLDAP:
+			ps.add("dashboard.directory_group", "needs directory.kind ldap")
+		case !strings.Contains(g, "=") || len(g) > 1024:
+			ps.add("dashboard.directory_group", "must be the group's DN, e.g. CN=presenced-admins,OU=Groups,DC=example,DC=com")
+		}
+	}
 	c.Push.validate(&ps)
 	c.TLS.validate(&ps)
 	c.Auth.validate(&ps)

@@ -16,8 +16,24 @@ import (
 	"github.com/presenced/presenced/internal/store"
 )
 
-// ErrInvalid is wrapped by every validation error of a change.
+// ErrInvalid is wrapped by every validation error of a change, each a
+// *FieldError.
 var ErrInvalid = errors.New("invalid settings")
+
+// FieldError says which field of a change is invalid: subscription_ttl,
+// allowlist.domains, or domains (of AddDomains and RemoveDomains). It
+// wraps ErrInvalid.
+type FieldError struct {
+	Field  string
+	Detail string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%v: %s: %s", ErrInvalid, e.Field, e.Detail) }
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func invalid(field string, err error) error { return &FieldError{Field: field, Detail: err.Error()} }
 
 // Applier is what settings are applied to (the presence hub). The
 // Manager calls it with its own lock held, so calls never overlap, and
@@ -144,7 +160,7 @@ func normalize(s store.Settings) (store.Settings, error) {
 	}
 	ds, err := allowlist.Normalize(s.AllowlistDomains)
 	if err != nil {
-		return store.Settings{}, fmt.Errorf("%w: allowlist.domains: %v", ErrInvalid, err)
+		return store.Settings{}, invalid("allowlist.domains", err)
 	}
 	if ds == nil {
 		ds = []string{}
@@ -155,7 +171,7 @@ func normalize(s store.Settings) (store.Settings, error) {
 
 func checkTTL(d time.Duration) error {
 	if d < presence.MinTTL || d > presence.MaxTTL {
-		return fmt.Errorf("%w: subscription_ttl must be %d..%d seconds", ErrInvalid, int(presence.MinTTL.Seconds()), int(presence.MaxTTL.Seconds()))
+		return &FieldError{Field: "subscription_ttl", Detail: fmt.Sprintf("must be %d..%d seconds", int(presence.MinTTL.Seconds()), int(presence.MaxTTL.Seconds()))}
 	}
 	return nil
 }
@@ -174,21 +190,21 @@ func (m *Manager) nextLocked(c Change) (store.Settings, error) {
 	if c.AllowlistDomains != nil {
 		ds, err := allowlist.Normalize(*c.AllowlistDomains)
 		if err != nil {
-			return store.Settings{}, fmt.Errorf("%w: allowlist.domains: %v", ErrInvalid, err)
+			return store.Settings{}, invalid("allowlist.domains", err)
 		}
 		next.AllowlistDomains = ds
 	}
 	if len(c.AddDomains) > 0 {
 		ds, err := allowlist.Normalize(append(append([]string(nil), next.AllowlistDomains...), c.AddDomains...))
 		if err != nil {
-			return store.Settings{}, fmt.Errorf("%w: domains: %v", ErrInvalid, err)
+			return store.Settings{}, invalid("domains", err)
 		}
 		next.AllowlistDomains = ds
 	}
 	if len(c.RemoveDomains) > 0 {
 		drop, err := allowlist.Normalize(c.RemoveDomains)
 		if err != nil {
-			return store.Settings{}, fmt.Errorf("%w: domains: %v", ErrInvalid, err)
+			return store.Settings{}, invalid("domains", err)
 		}
 		kept := next.AllowlistDomains[:0:0]
 		for _, d := range next.AllowlistDomains {

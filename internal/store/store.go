@@ -1,6 +1,7 @@
 // Package store is the contract for presenced's durable data: run-time
 // settings, API tokens, client subscriptions, undelivered push hints, local
-// admin accounts and the audit log of admin changes.
+// admin accounts, the audit log of admin changes and configuration saved
+// in the dashboard.
 //
 // Implementations: store/sqlite (the embedded default) and, later,
 // store/postgres. Every implementation passes the conformance suite in
@@ -39,6 +40,7 @@ type Store interface {
 	Hints() HintStore
 	AdminAccounts() AdminAccountStore
 	Audit() AuditStore
+	Config() ConfigStore
 	// Close releases the store. No method may be called after Close.
 	Close() error
 }
@@ -255,4 +257,29 @@ func (q AuditQuery) Check() error {
 		return fmt.Errorf("audit query before id %d is negative: %w", q.BeforeID, ErrInvalid)
 	}
 	return nil
+}
+
+// MaxSavedConfig is the longest encoded SavedConfig.Values, in bytes.
+const MaxSavedConfig = 256 << 10
+
+// SavedConfig is configuration saved in the dashboard: config key paths
+// (such as "backend.sip.server") to their raw values as JSON decodes them
+// (strings, numbers, booleans, lists, and lists of mappings for
+// backend.xmpp.clusters). The config package applies them as a layer
+// above the file; the store neither parses nor checks the keys.
+type SavedConfig struct {
+	Values    map[string]any
+	UpdatedAt time.Time
+	UpdatedBy string // the admin account that saved them
+}
+
+// ConfigStore holds the single SavedConfig record.
+type ConfigStore interface {
+	// Get returns the saved configuration, or ErrNotFound before the
+	// first Put.
+	Get(ctx context.Context) (SavedConfig, error)
+	// Put replaces it. ErrTooLarge when Values encode to more than
+	// MaxSavedConfig bytes of JSON, ErrInvalid when they cannot be
+	// encoded as JSON; nothing is stored then.
+	Put(ctx context.Context, c SavedConfig) error
 }

@@ -104,6 +104,20 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Code   string `json:"code"`
+	// Errors are the fields at fault of an invalid_request, by name.
+	Errors []struct {
+		Field  string `json:"field"`
+		Detail string `json:"detail"`
+	} `json:"errors"`
+}
+
+// Fields returns the names of p's fields at fault, in order.
+func (p Problem) Fields() []string {
+	var out []string
+	for _, e := range p.Errors {
+		out = append(out, e.Field)
+	}
+	return out
 }
 
 // WantProblem checks that r is a problem+json answer with a type and a

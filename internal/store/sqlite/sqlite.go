@@ -189,6 +189,9 @@ func (s *Store) AdminAccounts() store.AdminAccountStore { return adminAccountSto
 // Audit returns the audit log of admin changes.
 func (s *Store) Audit() store.AuditStore { return auditStore{s} }
 
+// Config returns the configuration saved in the dashboard.
+func (s *Store) Config() store.ConfigStore { return configStore{s} }
+
 // isUniqueViolation reports whether err is SQLite refusing a row whose
 // primary key or UNIQUE columns another row already has.
 func isUniqueViolation(err error) bool {

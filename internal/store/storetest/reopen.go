@@ -66,6 +66,10 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	}
 	admin.Hash, admin.UpdatedAt = phc("admin", 2), at(time.Hour)
 	appendAll(t, s, logged)
+	saved := store.SavedConfig{Values: map[string]any{"backend.sip.server": "sip.example.com", "backend.endpoints": []any{"sip:a@example.com"}}, UpdatedAt: at(2 * time.Hour), UpdatedBy: "Admin"}
+	if err := s.Config().Put(ctx, saved); err != nil {
+		t.Fatalf("Config.Put: %v", err)
+	}
 	closeS()
 
 	// Second run: everything is there; take the hints.
@@ -91,6 +95,11 @@ func RunReopen(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 	checkTake(t, s, hints)
 	checkAccounts(t, s, []store.AdminAccount{admin, other})
 	checkAudit(t, s, store.AuditQuery{Limit: 10}, newestFirst(logged))
+	if got, err := s.Config().Get(ctx); err != nil {
+		t.Errorf("Config.Get after reopen: %v", err)
+	} else if diff := cmp.Diff(saved, got, cmpOpts); diff != "" {
+		t.Errorf("saved config after reopen (-want +got):\n%s", diff)
+	}
 	// The ids keep increasing across the restart.
 	more := []store.AuditEntry{entry("other", 3)}
 	appendAll(t, s, more)

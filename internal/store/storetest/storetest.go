@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Hints", func(t *testing.T) { testHints(t, open) })
 	t.Run("AdminAccounts", func(t *testing.T) { testAdminAccounts(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("Config", func(t *testing.T) { testConfig(t, open) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open) })
 	t.Run("ConcurrentSameName", func(t *testing.T) { testConcurrentSameName(t, open) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelled(t, open) })
