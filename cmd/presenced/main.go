@@ -72,6 +72,7 @@ type flags struct {
 	fs     *flag.FlagSet
 	config string
 	keys   map[string]*string // config key -> flag value
+	src    config.Source      // what load read, for Run to read again
 }
 
 func newFlags(name string, stderr io.Writer, withListen, withDataDir bool) *flags {
@@ -101,7 +102,8 @@ func (f *flags) load(args []string, stderr io.Writer) (config.Config, []string, 
 			}
 		}
 	})
-	cfg, err := config.Load(config.Source{File: f.config, Env: os.Environ(), Flags: set})
+	f.src = config.Source{File: f.config, Env: os.Environ(), Flags: set}
+	cfg, err := config.Load(f.src)
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
@@ -140,7 +142,7 @@ func serve(args []string, stderr io.Writer) int {
 	log := app.NewLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Run(ctx, cfg, log); err != nil {
+	if err := app.Run(ctx, cfg, log, app.RunOptions{Source: f.src, Console: stderr}); err != nil {
 		log.Error("presenced failed", "err", err)
 		return 1
 	}

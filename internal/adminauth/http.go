@@ -205,3 +205,13 @@ func refusal(err error) string {
 	}
 	return err.Error()
 }
+
+// CheckOrigin returns an error wrapping ErrCSRF when r is a cross-origin
+// browser request, for state-changing routes without a session (such as
+// the first account's setup).
+func (m *Manager) CheckOrigin(r *http.Request) error {
+	if err := m.origin.Check(r); err != nil {
+		return fmt.Errorf("%w: %v", ErrCSRF, err)
+	}
+	return nil
+}

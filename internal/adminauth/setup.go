@@ -78,3 +78,13 @@ func (m *Manager) noAccountsLocked(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SetupNeeded reports whether no account exists yet, so that the login
+// page can offer the setup token form.
+func (m *Manager) SetupNeeded(ctx context.Context) (bool, error) {
+	list, err := m.accounts.List(ctx)
+	if err != nil {
+		return false, fmt.Errorf("list accounts: %w", err)
+	}
+	return len(list) == 0, nil
+}

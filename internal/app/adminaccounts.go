@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/presenced/presenced/internal/adminauth"
+	"github.com/presenced/presenced/internal/clock"
+	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/directory"
 	"github.com/presenced/presenced/internal/store"
 )
 
@@ -54,4 +58,46 @@ func (a storeAccounts) List(ctx context.Context) ([]adminauth.Account, error) {
 		out[i] = adminauth.Account{Name: acct.Name, Hash: acct.Hash, CreatedAt: acct.CreatedAt}
 	}
 	return out, nil
+}
+
+// newDashboard returns the dashboard's login manager over the store's
+// accounts; with dashboard.directory_group set, directory accounts in
+// that group may log in too, checked against the directory of the
+// generation gw returns.
+func newDashboard(cfg config.Config, st store.Store, clk clock.Clock, log *slog.Logger, gw func() *Gateway) (*adminauth.Manager, error) {
+	hasher, err := adminauth.NewHasher(adminauth.DefaultParams, 2)
+	if err != nil {
+		return nil, err
+	}
+	ac := adminauth.Config{SecureCookie: cfg.TLS.CertFile != ""}
+	if group := cfg.Dashboard.DirectoryGroup; group != "" {
+		ac.Directory = func(ctx context.Context, name, password string) (string, error) {
+			return directoryLogin(ctx, gw(), group, name, password)
+		}
+	}
+	return adminauth.NewManager(storeAccounts{s: st.AdminAccounts(), now: clk.Now}, hasher, clk, ac, log.With("component", "dashboard")), nil
+}
+
+// directoryLogin checks a directory account against g's directory and
+// maps the outcome to adminauth's errors.
+func directoryLogin(ctx context.Context, g *Gateway, group, name, password string) (string, error) {
+	var d directory.Directory
+	if g != nil {
+		d = g.Directory
+	}
+	a, ok := d.(directory.Authenticator)
+	if !ok {
+		return "", fmt.Errorf("%w: no directory that can check passwords is running", adminauth.ErrDirectoryUnavailable)
+	}
+	acct, err := a.Authenticate(ctx, name, password, group)
+	switch {
+	case errors.Is(err, directory.ErrBadCredentials), errors.Is(err, directory.ErrNotMember):
+		return "", fmt.Errorf("%w: %v", adminauth.ErrInvalidCredentials, err)
+	case err != nil:
+		return "", fmt.Errorf("%w: %v", adminauth.ErrDirectoryUnavailable, err)
+	}
+	if acct.Mail != "" {
+		return acct.Mail, nil
+	}
+	return acct.DN, nil
 }

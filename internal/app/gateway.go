@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -39,6 +40,17 @@ type Options struct {
 	Hints presence.HintSink
 	// Directory replaces the configured directory (tests).
 	Directory directory.Directory
+	// Store and State, when set, are used instead of opening the
+	// configured ones, and Close leaves them open: the supervisor keeps
+	// them across generations.
+	Store store.Store
+	State state.State
+	// Dashboard, when set, is the dashboard's login manager, kept across
+	// generations so that sessions survive a backend Save.
+	Dashboard *adminauth.Manager
+	// Backend is the dashboard's backend page; nil builds one that can
+	// show and test but not save.
+	Backend *backendPage
 }
 
 // Gateway is presenced with every component built and wired, not yet
@@ -65,6 +77,11 @@ type Gateway struct {
 	Admin  http.Handler // the admin API, metrics and health
 
 	phase atomic.Value // string: "starting", "" (ready), "shutting down"
+
+	sharedStore, sharedState bool // given by Options: not closed by Close
+	page                     *backendPage
+	dashboard                *adminauth.Manager
+	status                   *componentStatus
 }
 
 // New builds the gateway from cfg: it opens the store and state, loads the
@@ -90,12 +107,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (g *Gateway, err 
 		Name: "presenced_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version},
 	}, func() float64 { return 1 }))
 
-	if g.Store, err = openStore(ctx, cfg, log); err != nil {
-		return nil, err
+	g.Store, g.State, g.sharedStore, g.sharedState = opts.Store, opts.State, opts.Store != nil, opts.State != nil
+	if g.Store == nil {
+		if g.Store, err = openStore(ctx, cfg, log); err != nil {
+			return nil, err
+		}
 	}
-	if g.State, err = openState(cfg, clk); err != nil {
-		return nil, err
+	if g.State == nil {
+		if g.State, err = openState(cfg, clk); err != nil {
+			return nil, err
+		}
 	}
+	g.dashboard, g.page = opts.Dashboard, opts.Backend
 	if g.Directory, err = openDirectory(cfg, opts.Directory, clk, log, reg); err != nil {
 		return nil, err
 	}
@@ -187,20 +210,31 @@ func (g *Gateway) buildHandlers() error {
 		return err
 	}
 	g.Client = client
-	hasher, err := adminauth.NewHasher(adminauth.DefaultParams, 2)
-	if err != nil {
-		return err
+	if g.dashboard == nil {
+		if g.dashboard, err = newDashboard(cfg, g.Store, clk, log, func() *Gateway { return g }); err != nil {
+			return err
+		}
 	}
-	dashboard := adminauth.NewManager(storeAccounts{s: g.Store.AdminAccounts(), now: clk.Now}, hasher, clk,
-		adminauth.Config{SecureCookie: cfg.TLS.CertFile != ""}, log.With("component", "dashboard"))
+	if g.page == nil {
+		g.page = &backendPage{
+			load:    func(saved map[string]any) (config.Config, error) { return config.Overlay(cfg, saved) },
+			origins: func(map[string]any) map[string]string { return map[string]string{} },
+			saved:   g.Store.Config(), clk: clk,
+		}
+		g.page.running(cfg, 1)
+	}
+	g.status = newComponentStatus(g, clk)
 	g.Admin = admin.New(admin.Deps{
 		Auth: authn, Settings: g.Settings, Tokens: g.Store.Tokens(), Clock: clk, Hub: g.Hub, Pool: g.Pool, Ready: g.Ready, Gatherer: g.Registry,
-		Logger: log.With("component", "admin"), MaxBody: cfg.HTTP.MaxBodyBytes, Dashboard: dashboard,
-		Backend: backendView(cfg), Audit: g.Store.Audit(),
+		Logger: log.With("component", "admin"), MaxBody: cfg.HTTP.MaxBodyBytes, Dashboard: g.dashboard,
+		Backend: g.page, Audit: g.Store.Audit(),
 		Extra: func() map[string]any {
+			backendState, directoryState := g.status.get()
 			return map[string]any{
 				"stream_clients":   g.Streams.Clients(),
 				"waiting_contacts": g.Reconciler.Waiting(),
+				"backend":          backendState,
+				"directory":        directoryState,
 			}
 		},
 	})
@@ -272,13 +306,17 @@ func (c *Components) Stop() error {
 	return errors.Join(coreErr, c.backend.Wait())
 }
 
-// Close releases the state and the store.
+// Close releases the directory, the state and the store (those given by
+// Options stay open).
 func (g *Gateway) Close() error {
 	var errs []error
-	if g.State != nil {
+	if c, ok := g.Directory.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	if g.State != nil && !g.sharedState {
 		errs = append(errs, g.State.Close())
 	}
-	if g.Store != nil {
+	if g.Store != nil && !g.sharedStore {
 		errs = append(errs, g.Store.Close())
 	}
 	return errors.Join(errs...)

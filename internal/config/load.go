@@ -235,3 +235,16 @@ func normalizeDomains(domains []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// Overlay returns c with values (by key path, as Source.Saved holds
+// them) applied on top, normalised and validated like Load's result. It
+// serves a configuration that was not loaded from a Source (tests).
+func Overlay(c Config, values map[string]any) (Config, error) {
+	ps := apply(&c, values, func(string) string { return " (saved in the dashboard)" })
+	c.Allowlist.Domains = normalizeDomains(c.Allowlist.Domains)
+	ps = append(ps, c.Validate()...)
+	if ps = ps.sorted(); ps != nil {
+		return c, &ps
+	}
+	return c, nil
+}

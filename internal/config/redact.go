@@ -56,6 +56,23 @@ func redactString(path, v string) string {
 // redactTables renders a table list as a list of mappings by koanf key,
 // with secrets redacted as Redacted does for plain keys.
 func redactTables(path string, list reflect.Value) []map[string]any {
+	return tableItems(list, func(key, v string) string { return redactString(path+"."+key, v) })
+}
+
+// Tables returns the items of the list-of-mappings key path (such as
+// backend.xmpp.clusters) as Load accepts them back: mappings by koanf key,
+// durations as strings, secrets included. Nil for any other path.
+func (c Config) Tables(path string) []map[string]any {
+	l, ok := keys().byPath[path]
+	if !ok || l.kind != kindTables {
+		return nil
+	}
+	return tableItems(l.field(&c), func(_, v string) string { return v })
+}
+
+// tableItems renders a table list as a list of mappings by koanf key,
+// passing every string through str.
+func tableItems(list reflect.Value, str func(key, v string) string) []map[string]any {
 	out := make([]map[string]any, 0, list.Len())
 	for i := range list.Len() {
 		item := list.Index(i)
@@ -64,7 +81,7 @@ func redactTables(path string, list reflect.Value) []map[string]any {
 			key := item.Type().Field(j).Tag.Get("koanf")
 			switch v := item.Field(j).Interface().(type) {
 			case string:
-				m[key] = redactString(path+"."+key, v)
+				m[key] = str(key, v)
 			case time.Duration:
 				m[key] = v.String()
 			case []string:

@@ -63,3 +63,30 @@ func TestRedacted(t *testing.T) {
 		t.Error("Redacted() shares the domains slice with the config")
 	}
 }
+
+func TestTablesRoundTrip(t *testing.T) {
+	c := config.Default()
+	c.Backend.Kind = config.BackendXMPP
+	c.Backend.XMPP.Clusters = []config.XMPPCluster{
+		{Name: "a", Server: "a.example.com:5275", Component: "p.a.example.com", Secret: "s3cret", Domains: []string{"a.example.com"}, ComponentEndpoints: 3, NoInitialPresence: true},
+		{Name: "b", Server: "b.example.com:5275", Component: "p.b.example.com", SecretFile: "/run/b", XMPPDomain: "b.example.com", TLS: "none"},
+	}
+	items := c.Tables("backend.xmpp.clusters")
+	if got := items[0]["secret"]; got != "s3cret" {
+		t.Errorf("Tables keeps secrets: secret = %v", got)
+	}
+	raw := make([]any, len(items))
+	for i, m := range items {
+		raw[i] = map[string]any(m)
+	}
+	got, err := config.Load(config.Source{Saved: map[string]any{"backend.kind": "xmpp", "backend.xmpp.clusters": raw}})
+	if err != nil {
+		t.Fatalf("Load of Tables' items: %v", err)
+	}
+	if diff := cmp.Diff(c.Backend.XMPP.Clusters, got.Backend.XMPP.Clusters); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if config.Default().Tables("listen") != nil {
+		t.Error("Tables of a plain key is not nil")
+	}
+}

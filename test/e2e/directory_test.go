@@ -47,17 +47,8 @@ backend:
   sip:
     transport: tcp
     server: %q
-directory:
-  kind: ldap
-  ldap:
-    url: %q
-    starttls: true
-    trust_store: %q
-    domain: example.com
-    bind_dn: %q
-    timeout: 1s
-    negative_ttl: 0s
-`, k.Addr(), dir.URL(), dir.CertFile(), dir.BindDN()), "PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
+%s    negative_ttl: 0s
+`, k.Addr(), ldapYAML(dir)), "PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
 	alice := in.token("alice@example.com")
 	in.start()
 
@@ -122,4 +113,21 @@ directory:
 	if code := in.call("GET", in.client+"/v1/directory/users/frank@example.com", alice, nil, &card); code != 200 || card["displayName"] != "Frank Later" {
 		t.Errorf("card after recovery: %d %v", code, card)
 	}
+}
+
+// ldapYAML is the directory section of a config file for dir: StartTLS
+// verified against its certificate, the service account bound with the
+// password from PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD. It ends inside
+// directory.ldap, so more of its keys may follow.
+func ldapYAML(dir *slapdtest.Server) string {
+	return fmt.Sprintf(`directory:
+  kind: ldap
+  ldap:
+    url: %q
+    starttls: true
+    trust_store: %q
+    domain: example.com
+    bind_dn: %q
+    timeout: 1s
+`, dir.URL(), dir.CertFile(), dir.BindDN())
 }

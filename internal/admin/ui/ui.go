@@ -29,7 +29,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 
 // pages are the routes of the single-page app, below Prefix; each serves
 // index.html, and the script shows the page the path names.
-var pages = []string{"", "login", "overview", "settings", "backend", "endpoints", "subscriptions", "audit"}
+var pages = []string{"", "login", "setup", "overview", "settings", "backend", "endpoints", "subscriptions", "audit"}
 
 //go:embed static
 var static embed.FS

@@ -14,7 +14,10 @@
 // together, and evicts the least recently used when full. Expired entries
 // are dropped when next looked up, or evicted like any other.
 //
-// Search is not cached: it is passed through and timed.
+// Search is not cached: it is passed through and timed. Neither is
+// Authenticate, a password check that must reach the directory every time:
+// it is passed through and timed when the directory is a
+// directory.Authenticator, and fails with ErrUnavailable otherwise.
 package cache
 
 import (
@@ -22,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +79,7 @@ type Cache struct {
 var (
 	_ directory.Directory     = (*Cache)(nil)
 	_ directory.HealthChecker = (*Cache)(nil)
+	_ directory.Authenticator = (*Cache)(nil)
 )
 
 // entry is one cached answer.
@@ -248,6 +253,31 @@ func (c *Cache) Search(ctx context.Context, text string, limit int) ([]directory
 func (c *Cache) Healthy(ctx context.Context) error {
 	if hc, ok := c.d.(directory.HealthChecker); ok {
 		return hc.Healthy(ctx)
+	}
+	return nil
+}
+
+// Authenticate passes the call to the directory when it is a
+// directory.Authenticator, timing it; the answer is never cached, so a
+// changed password or group membership counts at once. Otherwise it
+// returns an error wrapping directory.ErrUnavailable.
+func (c *Cache) Authenticate(ctx context.Context, login, password, group string) (directory.Account, error) {
+	a, ok := c.d.(directory.Authenticator)
+	if !ok {
+		return directory.Account{}, fmt.Errorf("directory cache: %w: the directory cannot authenticate", directory.ErrUnavailable)
+	}
+	start := c.cfg.Clock.Now()
+	acct, err := a.Authenticate(ctx, login, password, group)
+	c.metrics.query.WithLabelValues("authenticate").Observe(c.cfg.Clock.Now().Sub(start).Seconds())
+	return acct, err
+}
+
+// Close closes the wrapped directory when it is an io.Closer (an LDAP
+// directory's connection pool), so that the gateway releases it when a
+// new configuration replaces it.
+func (c *Cache) Close() error {
+	if cl, ok := c.d.(io.Closer); ok {
+		return cl.Close()
 	}
 	return nil
 }

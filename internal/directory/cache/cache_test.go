@@ -399,3 +399,70 @@ func TestTwoCachesOneRegistry(t *testing.T) {
 		t.Errorf("cache_entries = %v, want 2 (both caches)", got)
 	}
 }
+
+func TestAuthenticate(t *testing.T) {
+	const group = "cn=admins,cn=Users,dc=example,dc=com"
+	f := directorytest.NewFake(alice, bob)
+	f.SetPassword(alice.Mail, "old-pw")
+	f.SetGroup(group, alice.Mail)
+	reg := prometheus.NewPedanticRegistry()
+	c := New(f, Config{Clock: clocktest.New(start0), Registerer: reg})
+	want := directory.Account{DN: f.UserDN(alice), Mail: alice.Mail, SAMAccountName: alice.SAMAccountName}
+	for range 2 {
+		got, err := c.Authenticate(t.Context(), alice.Mail, "old-pw", group)
+		if err != nil {
+			t.Fatalf("Authenticate: %v", err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Authenticate (-want +got):\n%s", diff)
+		}
+	}
+	// Not cached: changes count at once.
+	f.SetPassword(alice.Mail, "new-pw")
+	if _, err := c.Authenticate(t.Context(), alice.Mail, "old-pw", group); !errors.Is(err, directory.ErrBadCredentials) {
+		t.Errorf("Authenticate with the old password = %v, want ErrBadCredentials", err)
+	}
+	f.SetGroup(group, bob.Mail)
+	if _, err := c.Authenticate(t.Context(), alice.Mail, "new-pw", group); !errors.Is(err, directory.ErrNotMember) {
+		t.Errorf("Authenticate after leaving the group = %v, want ErrNotMember", err)
+	}
+	f.Fail(down)
+	if _, err := c.Authenticate(t.Context(), alice.Mail, "new-pw", group); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("Authenticate of a failing directory = %v, want ErrUnavailable", err)
+	}
+	if got := f.Authentications(); got != 5 {
+		t.Errorf("%d Authenticate calls reached the directory, want 5", got)
+	}
+	if got := histogramCount(t, reg, "authenticate"); got != 5 {
+		t.Errorf("query_seconds{op=authenticate} count = %v, want 5", got)
+	}
+	if c.Len() != 0 {
+		t.Errorf("cache holds %d entries after Authenticate, want 0", c.Len())
+	}
+
+	t.Run("directory without Authenticator", func(t *testing.T) {
+		c := New(plain{f}, Config{})
+		_, err := c.Authenticate(t.Context(), alice.Mail, "new-pw", group)
+		if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(err.Error(), "cannot authenticate") {
+			t.Errorf("Authenticate = %v, want ErrUnavailable saying the directory cannot authenticate", err)
+		}
+	})
+}
+
+type closingDirectory struct {
+	directory.Directory
+	closed int
+}
+
+func (c *closingDirectory) Close() error { c.closed++; return nil }
+
+func TestCloseClosesTheDirectory(t *testing.T) {
+	d := &closingDirectory{Directory: directorytest.NewFake()}
+	c := New(d, Config{})
+	if err := c.Close(); err != nil || d.closed != 1 {
+		t.Fatalf("Close = %v, closed %d times; want nil, once", err, d.closed)
+	}
+	if err := New(directorytest.NewFake(), Config{}).Close(); err != nil {
+		t.Fatalf("Close of a directory without Close = %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -100,5 +101,73 @@ func TestValidEmail(t *testing.T) {
 		if got := ValidEmail(tt.in); got != tt.want {
 			t.Errorf("ValidEmail(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestFakeAuthenticate(t *testing.T) {
+	const admins = "CN=Presence Admins,CN=Users,DC=example,DC=com"
+	alice := User{Mail: "alice@example.com", SAMAccountName: "alice"}
+	bob := User{Mail: "bob@example.com", SAMAccountName: "bob"}
+	twin1 := User{Mail: "twin1@example.com", SAMAccountName: "twin"}
+	twin2 := User{Mail: "twin2@example.com", SAMAccountName: "twin"}
+	f := NewFake(alice, bob, twin1, twin2)
+	for _, u := range []User{alice, bob, twin1, twin2} {
+		f.SetPassword(u.Mail, u.SAMAccountName+"-pw")
+	}
+	f.SetGroup(admins, "ALICE@example.com", twin1.Mail)
+	f.SetGroup("cn=staff,cn=Users,dc=example,dc=com", bob.Mail)
+	aliceAccount := directory.Account{DN: "cn=alice,cn=Users,dc=example,dc=com", Mail: alice.Mail, SAMAccountName: "alice"}
+	tests := []struct {
+		name, login, password, group string
+		want                         directory.Account
+		err                          error
+	}{
+		{"mail", "alice@example.com", "alice-pw", admins, aliceAccount, nil},
+		{"mail any case", "Alice@EXAMPLE.com", "alice-pw", admins, aliceAccount, nil},
+		{"account name", "ALICE", "alice-pw", admins, aliceAccount, nil},
+		{"group DN normalised", "alice", "alice-pw", "cn=presence admins, cn=users, dc=example, dc=com", aliceAccount, nil},
+		{"not a member", "bob", "bob-pw", admins, directory.Account{}, directory.ErrNotMember},
+		{"group that does not exist", "alice", "alice-pw", "cn=nope,dc=example,dc=com", directory.Account{}, directory.ErrNotMember},
+		{"wrong password", "alice", "bob-pw", admins, directory.Account{}, directory.ErrBadCredentials},
+		{"password case", "alice", "ALICE-PW", admins, directory.Account{}, directory.ErrBadCredentials},
+		{"empty password", "alice", "", admins, directory.Account{}, directory.ErrBadCredentials},
+		{"unknown login", "carol", "alice-pw", admins, directory.Account{}, directory.ErrBadCredentials},
+		{"several entries", "twin", "twin-pw", admins, directory.Account{}, directory.ErrBadCredentials},
+		{"login too long", strings.Repeat("a", directory.MaxLogin+1), "alice-pw", admins, directory.Account{}, directory.ErrBadCredentials},
+		{"password too long", "alice", strings.Repeat("a", directory.MaxPassword+1), admins, directory.Account{}, directory.ErrBadCredentials},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := f.Authenticate(context.Background(), tt.login, tt.password, tt.group)
+			if !errors.Is(err, tt.err) || (err != nil) != (tt.err != nil) {
+				t.Fatalf("Authenticate(%q) error = %v, want %v", tt.login, err, tt.err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Authenticate(%q) (-want +got):\n%s", tt.login, diff)
+			}
+		})
+	}
+
+	t.Run("password removed", func(t *testing.T) {
+		f.SetPassword(bob.Mail, "")
+		if _, err := f.Authenticate(context.Background(), "bob", "bob-pw", "cn=staff,cn=Users,dc=example,dc=com"); !errors.Is(err, directory.ErrBadCredentials) {
+			t.Errorf("Authenticate without a password = %v, want ErrBadCredentials", err)
+		}
+	})
+	t.Run("members replaced", func(t *testing.T) {
+		f.SetGroup(admins, bob.Mail)
+		if _, err := f.Authenticate(context.Background(), "alice", "alice-pw", admins); !errors.Is(err, directory.ErrNotMember) {
+			t.Errorf("Authenticate after SetGroup without alice = %v, want ErrNotMember", err)
+		}
+	})
+	t.Run("failing", func(t *testing.T) {
+		f.Fail(fmt.Errorf("dial: %w", directory.ErrUnavailable))
+		defer f.Fail(nil)
+		if _, err := f.Authenticate(context.Background(), "alice", "alice-pw", admins); !errors.Is(err, directory.ErrUnavailable) {
+			t.Errorf("Authenticate while failing = %v, want ErrUnavailable", err)
+		}
+	})
+	if got, want := f.Authentications(), len(tests)+3; got != want {
+		t.Errorf("Authentications() = %d, want %d", got, want)
 	}
 }

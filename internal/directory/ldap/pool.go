@@ -127,7 +127,7 @@ func (p *pool) dial(ctx context.Context) (*goldap.Conn, error) {
 	}
 	var errs dialErrors
 	for _, srv := range p.servers {
-		c, err := p.dialServer(ctx, srv)
+		c, err := p.dialServer(ctx, srv, p.cfg.BindDN, p.cfg.BindPassword)
 		if err == nil {
 			return c, nil
 		}
@@ -152,10 +152,59 @@ func (e dialErrors) Error() string {
 
 func (e dialErrors) Unwrap() []error { return e }
 
+// bindAs checks password for dn with a simple bind on a connection of its
+// own, dialled like a pooled one (first server that answers, StartTLS when
+// configured) but never put in the idle list, and closed before it
+// returns: a bind changes a connection's identity, and pooled connections
+// must keep the service account's. It takes a pool slot while open, so
+// PoolSize still bounds the connections. A server answering
+// invalidCredentials (49: a wrong password, or in AD a locked, disabled
+// or expired account) ends the attempt, since trying the next server would
+// count one more failed logon against the account: that error wraps
+// go-ldap's *ldap.Error with code 49 and not directory.ErrUnavailable. An
+// empty password is refused without dialling (it would be an
+// unauthenticated bind, which succeeds). Every other failure wraps
+// directory.ErrUnavailable. The caller must hold no pooled connection
+// meanwhile: with PoolSize 1 it would wait for its own slot.
+func (p *pool) bindAs(ctx context.Context, dn, password string) error {
+	if password == "" {
+		return errors.New("ldap: empty password")
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: ldap: waiting for a connection: %w", directory.ErrUnavailable, ctx.Err())
+	}
+	defer func() { <-p.sem }()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return fmt.Errorf("%w: ldap: %w", directory.ErrUnavailable, errClosed)
+	}
+	var errs dialErrors
+	for _, srv := range p.servers {
+		c, err := p.dialServer(ctx, srv, dn, password)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultInvalidCredentials) {
+			return err // the server checked the password
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("%w: %w", directory.ErrUnavailable, errs)
+}
+
 // dialServer connects to srv, upgrades with StartTLS when configured and
-// binds, all before ctx's deadline: the raw connection's deadline bounds
-// the TLS handshakes too, which go-ldap's own timeout does not.
-func (p *pool) dialServer(ctx context.Context, srv Server) (*goldap.Conn, error) {
+// binds as dn with password (no bind when dn is empty: anonymous), all
+// before ctx's deadline: the raw connection's deadline bounds the TLS
+// handshakes too, which go-ldap's own timeout does not.
+func (p *pool) dialServer(ctx context.Context, srv Server, dn, password string) (*goldap.Conn, error) {
 	tlsCfg := p.tlsConfig(srv)
 	nd := &net.Dialer{}
 	var raw net.Conn
@@ -184,11 +233,11 @@ func (p *pool) dialServer(ctx context.Context, srv Server) (*goldap.Conn, error)
 			return nil, fmt.Errorf("ldap StartTLS with %s: %w", srv.URL, ctxErr(ctx, err))
 		}
 	}
-	if p.cfg.BindDN != "" {
+	if dn != "" {
 		// go-ldap's errors hold the server's result, never the password.
-		if err := c.Bind(p.cfg.BindDN, p.cfg.BindPassword); err != nil {
+		if err := c.Bind(dn, password); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("ldap bind to %s as %q: %w", srv.URL, p.cfg.BindDN, ctxErr(ctx, err))
+			return nil, fmt.Errorf("ldap bind to %s as %q: %w", srv.URL, dn, ctxErr(ctx, err))
 		}
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {

@@ -37,6 +37,53 @@ type User struct {
 	// XMPPAddress is stored in the attribute Options.XMPPAttribute names
 	// (default XMPPAttribute, presencedXMPPAddress).
 	XMPPAddress string
+	// UserPrincipalName is AD's other logon name, e.g.
+	// "alice@corp.example.com".
+	UserPrincipalName string
+	// Password is stored as userPassword, an {SSHA} hash, so the user can
+	// bind with it; empty leaves userPassword out and the user cannot
+	// bind. Only binds can use it (auth access): not even the service
+	// account reads it.
+	Password string
+	// MemberOf are group DNs stored as given in memberOf, a plain
+	// attribute of the test schema (no memberof overlay keeps it in step
+	// with the groups' member values, unlike AD's back-link): set it to
+	// test a client that reads memberOf.
+	MemberOf []string
+}
+
+// Group is a group of users of one domain, an entry of object class
+// groupOfNames at cn=CN,cn=Users,DOMAIN-DN (see Server.GroupDN) whose
+// member values are the DNs of its members. groupOfNames requires a
+// member, so a group without Members is not created (GroupDN then names
+// an entry that does not exist).
+type Group struct {
+	// Domain is RootDomain (the default when empty) or ChildDomain.
+	Domain string
+	// CN names the entry; required.
+	CN string
+	// Members are the sAMAccountNames of users of Domain; their DNs
+	// (Server.UserDN) are stored whether or not such users exist.
+	Members []string
+}
+
+// groupDN returns g's DN under the naming context base.
+func groupDN(g Group, base string) string {
+	return "cn=" + escapeDNValue(g.CN) + ",cn=Users," + base
+}
+
+// groupLDIF appends g's entry at dn as an LDIF add record to b, its
+// members under the naming context base.
+func groupLDIF(b *strings.Builder, dn string, g Group, base string) {
+	ldifAttr(b, "dn", dn)
+	for _, oc := range []string{"top", "groupOfNames"} {
+		ldifAttr(b, "objectClass", oc)
+	}
+	ldifAttr(b, "cn", g.CN)
+	for _, m := range g.Members {
+		ldifAttr(b, "member", userDN(User{SAMAccountName: m}, base))
+	}
+	b.WriteByte('\n')
 }
 
 // userDN returns u's DN under the naming context base.
@@ -66,6 +113,7 @@ func userLDIF(b *strings.Builder, dn string, u User, xmppAttr string) {
 		{"msRTCSIP-PrimaryUserAddress", u.SIPAddress},
 		{"msRTCSIP-DeploymentLocator", u.DeploymentLocator},
 		{xmppAttr, u.XMPPAddress},
+		{"userPrincipalName", u.UserPrincipalName},
 	} {
 		if a.value != "" {
 			ldifAttr(b, a.name, a.value)
@@ -76,6 +124,12 @@ func userLDIF(b *strings.Builder, dn string, u User, xmppAttr string) {
 	}
 	if u.SIPEnabled != nil {
 		ldifAttr(b, "msRTCSIP-UserEnabled", boolString(*u.SIPEnabled))
+	}
+	for _, g := range u.MemberOf {
+		ldifAttr(b, "memberOf", g)
+	}
+	if u.Password != "" {
+		ldifAttr(b, "userPassword", ssha(u.Password))
 	}
 	b.WriteByte('\n')
 }

@@ -14,21 +14,26 @@
 //     with an empty base searches the whole forest.
 //
 // Users carry the AD attributes presenced reads (sAMAccountName,
-// proxyAddresses, msRTCSIP-PrimaryUserAddress, msRTCSIP-UserEnabled,
-// msRTCSIP-DeploymentLocator) from a schema of our own in
-// testdata/ad-schema.ldif, with test-only OIDs under 1.3.6.1.4.1.99999.1;
-// object class user (SUP top, MUST cn only, as in AD) carries them. The XMPP address is
-// stored in presencedXMPPAddress (XMPPAttribute) from the same schema,
-// unless Options.XMPPAttribute names another attribute class user allows.
+// userPrincipalName, proxyAddresses, memberOf, msRTCSIP-PrimaryUserAddress,
+// msRTCSIP-UserEnabled, msRTCSIP-DeploymentLocator) from a schema of our
+// own in testdata/ad-schema.ldif, with test-only OIDs under
+// 1.3.6.1.4.1.99999.1; object class user (SUP top, MUST cn only, as in AD)
+// carries them. The XMPP address is stored in presencedXMPPAddress
+// (XMPPAttribute) from the same schema, unless Options.XMPPAttribute names
+// another attribute class user allows. A user with a Password can bind as
+// itself. Options.Groups are groupOfNames entries next to the users, with
+// member values; memberOf is not derived from them (no memberof overlay),
+// only stored where User.MemberOf sets it.
 //
 // Start builds a private cn=config with `slapadd -n0`, loads the domains'
 // first entries and Options.Users with `slapadd -b BASE -g -q`, and runs
 // `slapd -F DIR -h "ldap://127.0.0.1:PORT/ ldaps://127.0.0.1:PORT2/" -d 0`
 // in its own process group. The plain port offers StartTLS; both use a
 // self-signed certificate made at test time (CAPool, CAFile). Anonymous
-// clients may bind and read the rootDSE and subschema only; the service
-// account (BindDN, BindPassword) reads everything but passwords; RootDN
-// writes. Searches are capped at Options.SizeLimit entries (AD's 1000 by
+// clients may bind (as nobody, or as a user with its password) and read
+// the rootDSE and subschema only; the service account (BindDN,
+// BindPassword) reads everything, groups included, but passwords; a user
+// bound as itself reads nothing; RootDN writes. Searches are capped at Options.SizeLimit entries (AD's 1000 by
 // default) for everyone but RootDN, ending in "Size limit exceeded (4)";
 // the paged-results control goes past the cap (size.prtotal=unlimited), as
 // in AD.
@@ -102,6 +107,9 @@ type Options struct {
 	// Users are loaded with slapadd before slapd first starts, the cheap
 	// way to load thousands (see AddUsers for later ones).
 	Users []User
+	// Groups are loaded with slapadd after Users, before slapd first
+	// starts; a group without members is left out (see Group).
+	Groups []Group
 	// BindPassword is the service account's password (default random).
 	BindPassword string
 	// XMPPAttribute is where User.XMPPAddress is stored (default
@@ -173,6 +181,13 @@ func Start(tb testing.TB, opts Options) *Server {
 	if err := s.slapadd(opts.Users); err != nil {
 		tb.Fatal(err)
 	}
+	groups, err := s.groupsLDIF(opts.Groups)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.slapaddDomains(groups); err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(s.Stop)
 	s.start(tb)
 	if err := s.addRootDSE(); err != nil {
@@ -226,6 +241,9 @@ func (s *Server) BaseDN(domain string) string {
 
 // UserDN returns the DN AddUsers gives u: cn=SAMACCOUNTNAME,cn=Users,BASE.
 func (s *Server) UserDN(u User) string { return userDN(u, s.BaseDN(u.Domain)) }
+
+// GroupDN returns the DN Options.Groups gives g: cn=CN,cn=Users,BASE.
+func (s *Server) GroupDN(g Group) string { return groupDN(g, s.BaseDN(g.Domain)) }
 
 // XMPPAttribute returns the attribute holding User.XMPPAddress.
 func (s *Server) XMPPAttribute() string { return s.opts.XMPPAttribute }

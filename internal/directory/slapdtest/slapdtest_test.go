@@ -58,8 +58,8 @@ func TestSlapd(t *testing.T) {
 		bulk[i] = User{SAMAccountName: fmt.Sprintf("bulk%04d", i), Mail: fmt.Sprintf("bulk%04d@example.com", i)}
 	}
 	begin := time.Now()
-	dc := Start(t, Options{Users: append(append([]User(nil), fixture...), bulk...)})
-	t.Logf("Start ldap view with %d users (slapadd -q): %v", len(fixture)+bulkUsers, time.Since(begin).Round(time.Millisecond))
+	dc := Start(t, Options{Users: append(append(append([]User(nil), fixture...), bulk...), pat), Groups: groups})
+	t.Logf("Start ldap view with %d users (slapadd -q): %v", len(fixture)+bulkUsers+1, time.Since(begin).Round(time.Millisecond))
 	begin = time.Now()
 	gc := Start(t, Options{Source: SourceGC, Users: fixture})
 	t.Logf("Start gc view with %d users: %v", len(fixture), time.Since(begin).Round(time.Millisecond))
@@ -223,6 +223,10 @@ func TestSlapd(t *testing.T) {
 		}
 	})
 
+	t.Run("passwords and groups", func(t *testing.T) {
+		testPasswordsAndGroups(t, dc)
+	})
+
 	t.Run("TLS", func(t *testing.T) {
 		other, err := testserver.SelfSigned("localhost")
 		if err != nil {
@@ -306,6 +310,92 @@ func TestSlapd(t *testing.T) {
 		q.filter = "(mail=erin@example.com)"
 		if diff := cmp.Diff(result{Entries: dnEntries([]string{gc.UserDN(erin)})}, search(t, gc, q)); diff != "" {
 			t.Errorf("user added while stopped (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// pat has a password and a memberOf value, in the child domain (whose
+// users the size limit subtest does not count); admins lists pat, and
+// empty has no members, so it is not created.
+var (
+	patPassword = "pat's secret, 4711"
+	pat         = User{Domain: ChildDomain, SAMAccountName: "pat", Mail: "pat@emea.example.com",
+		UserPrincipalName: "pat@corp.example.com", Password: patPassword,
+		MemberOf: []string{"CN=Ops,CN=Users,DC=emea,DC=example,DC=com"}}
+	admins = Group{Domain: ChildDomain, CN: "Presence Admins", Members: []string{"pat", "nobody"}}
+	empty  = Group{Domain: ChildDomain, CN: "empty"}
+	groups = []Group{admins, empty}
+)
+
+// testPasswordsAndGroups checks that pat binds with its password and
+// nothing else, that nobody reads userPassword, and that the service
+// account reads the group that lists pat.
+func testPasswordsAndGroups(t *testing.T, srv *Server) {
+	patDN := srv.UserDN(pat)
+	if want := "cn=pat,cn=Users,dc=emea,dc=example,dc=com"; patDN != want {
+		t.Errorf("UserDN(pat) = %q, want %q", patDN, want)
+	}
+	adminsDN := srv.GroupDN(admins)
+	if want := "cn=Presence Admins,cn=Users,dc=emea,dc=example,dc=com"; adminsDN != want {
+		t.Errorf("GroupDN(admins) = %q, want %q", adminsDN, want)
+	}
+	for _, tt := range []struct {
+		name, password string
+		wantCode       int
+	}{
+		{"own password", patPassword, 0},
+		{"wrong password", patPassword + "x", 49},
+		{"service account's password", srv.BindPassword(), 49},
+	} {
+		t.Run("bind with "+tt.name, func(t *testing.T) {
+			out, code := runLDAP(t, srv, "ldapwhoami", "-x", "-H", srv.URL(), "-D", patDN, "-w", tt.password)
+			if code != tt.wantCode || (code == 0 && strings.TrimSpace(out) != "dn:"+patDN) {
+				t.Errorf("ldapwhoami as pat: code %d, output %q; want code %d (dn:%s)", code, out, tt.wantCode, patDN)
+			}
+		})
+	}
+	t.Run("service account reads no password", func(t *testing.T) {
+		got := search(t, srv, query{base: patDN, scope: "base", filter: "(objectClass=*)",
+			attrs: []string{"userPassword", "memberOf", "userPrincipalName"}})
+		want := result{Entries: []entry{{DN: patDN, Attrs: map[string][]string{
+			"memberOf":          {"CN=Ops,CN=Users,DC=emea,DC=example,DC=com"},
+			"userPrincipalName": {"pat@corp.example.com"},
+		}}}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("user reads nothing", func(t *testing.T) {
+		out, code := runLDAP(t, srv, "ldapsearch", "-x", "-LLL", "-H", srv.URL(), "-D", patDN, "-w", patPassword,
+			"-b", patDN, "-s", "base", "(objectClass=*)")
+		if code != 32 {
+			t.Errorf("ldapsearch as pat of its own entry: code %d, want 32 (No such object)\n%s", code, out)
+		}
+	})
+	t.Run("group lists the user", func(t *testing.T) {
+		// distinguishedNameMatch: the filter's DN matches in any case.
+		got := search(t, srv, query{base: adminsDN, scope: "base",
+			filter: "(member=CN=Pat,CN=Users,DC=EMEA,DC=example,DC=com)", attrs: []string{"objectClass", "cn", "member"}})
+		want := result{Entries: []entry{{DN: adminsDN, Attrs: map[string][]string{
+			"objectClass": {"top", "groupOfNames"},
+			"cn":          {"Presence Admins"},
+			"member":      {patDN, "cn=nobody,cn=Users,dc=emea,dc=example,dc=com"},
+		}}}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("memberOf matches as a DN", func(t *testing.T) {
+		got := search(t, srv, query{base: srv.BaseDN(ChildDomain),
+			filter: "(memberOf=cn=ops, cn=users, dc=emea, dc=example, dc=com)", attrs: []string{"1.1"}})
+		if diff := cmp.Diff(result{Entries: dnEntries([]string{patDN})}, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("group without members is not created", func(t *testing.T) {
+		got := search(t, srv, query{base: srv.GroupDN(empty), scope: "base", filter: "(objectClass=*)", attrs: []string{"1.1"}})
+		if diff := cmp.Diff(result{Code: 32}, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
 		}
 	})
 }

@@ -61,12 +61,50 @@ func (s *Server) usersLDIF(users []User) (map[string]string, error) {
 	return out, nil
 }
 
+// groupsLDIF returns the add records of groups, by domain, leaving out
+// groups without members.
+func (s *Server) groupsLDIF(groups []Group) (map[string]string, error) {
+	byDomain := make(map[string]*strings.Builder)
+	for i, g := range groups {
+		if g.Domain == "" {
+			g.Domain = RootDomain
+		}
+		if g.Domain != RootDomain && g.Domain != ChildDomain {
+			return nil, fmt.Errorf("slapdtest: group %d (%q): domain %q is neither %q nor %q",
+				i, g.CN, g.Domain, RootDomain, ChildDomain)
+		}
+		if g.CN == "" {
+			return nil, fmt.Errorf("slapdtest: group %d: empty CN", i)
+		}
+		if len(g.Members) == 0 {
+			continue // groupOfNames requires a member
+		}
+		b := byDomain[g.Domain]
+		if b == nil {
+			b = new(strings.Builder)
+			byDomain[g.Domain] = b
+		}
+		groupLDIF(b, s.GroupDN(g), g, s.BaseDN(g.Domain))
+	}
+	out := make(map[string]string, len(byDomain))
+	for dom, b := range byDomain {
+		out[dom] = b.String()
+	}
+	return out, nil
+}
+
 // slapadd loads users into the stopped server's databases.
 func (s *Server) slapadd(users []User) error {
 	ldif, err := s.usersLDIF(users)
 	if err != nil {
 		return err
 	}
+	return s.slapaddDomains(ldif)
+}
+
+// slapaddDomains loads the LDIF records of each domain into its database
+// of the stopped server.
+func (s *Server) slapaddDomains(ldif map[string]string) error {
 	for _, dom := range domains() {
 		if ldif[dom] == "" {
 			continue

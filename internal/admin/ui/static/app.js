@@ -17,11 +17,12 @@ function pageOf(path) {
 /** go shows the page of path, adding it to the history when push is set. */
 function go(path, push) {
   let name = pageOf(path);
-  if (name !== "login" && !csrfToken()) {
+  const open = name === "login" || name === "setup"; // pages without a session
+  if (!open && !csrfToken()) {
     afterLogin = pages[name] ? name : "overview";
     name = "login";
   }
-  if (name === "login" && csrfToken()) {
+  if (open && csrfToken()) {
     name = "overview";
   }
   if (!pages[name] && name !== "login") {
@@ -42,7 +43,7 @@ function show(name) {
   for (const s of document.querySelectorAll("main > section")) {
     s.hidden = s.dataset.page !== name;
   }
-  $("nav").hidden = name === "login";
+  $("nav").hidden = name === "login" || name === "setup";
   for (const a of $("nav").querySelectorAll("a")) {
     if (pageOf(a.pathname) === name) {
       a.setAttribute("aria-current", "page");
@@ -56,6 +57,9 @@ function show(name) {
   current?.show();
   if (name === "login") {
     $("login-name").focus();
+    offerSetup();
+  } else if (name === "setup") {
+    $("setup-token").focus();
   } else {
     $("main").focus();
   }
@@ -66,10 +70,23 @@ function flash(message) {
   $("flash").hidden = message === "";
 }
 
+/** offerSetup shows the setup link while no admin account exists. */
+async function offerSetup() {
+  try {
+    const res = await request("GET", "/admin/api/setup");
+    $("login-setup").hidden = !res.needed;
+  } catch {
+    $("login-setup").hidden = true;
+  }
+}
+
 async function login(ev) {
   ev.preventDefault();
-  const name = $("login-name").value.trim();
-  const password = $("login-password").value;
+  await logIn($("login-name").value.trim(), $("login-password").value);
+}
+
+/** logIn starts a session as name and opens the page asked for. */
+async function logIn(name, password) {
   if (!name || !password) {
     showError("login-error", "Enter the account and the password.", ...(name ? [] : ["login-name"]), ...(password ? [] : ["login-password"]));
     return;
@@ -120,6 +137,11 @@ function start() {
     }
   });
   $("login-form").addEventListener("submit", login);
+  // The setup page creates the first account, then logs in with it.
+  document.addEventListener("presenced:login", (ev) => {
+    $("login-name").value = ev.detail.name;
+    logIn(ev.detail.name, ev.detail.password);
+  });
   $("logout").addEventListener("click", logout);
   document.addEventListener("click", (ev) => {
     const a = ev.target.closest("a[href^='/admin/']");

@@ -109,7 +109,7 @@ function status(id, s) {
     badge(`${id}-status`, "not reported", null, "");
     return;
   }
-  badge(`${id}-status`, s.state, s.state === "up" || s.state === "ok", s.detail || "");
+  badge(`${id}-status`, s.state, s.state === "none" ? null : s.state === "up" || s.state === "ok", s.detail || "");
 }
 
 function badge(id, text, ok, detail) {
@@ -209,13 +209,18 @@ const settings = {
       this.result("hint", changes.length ? "Saved and applied:" : "Saved; nothing changed.", changes);
     } catch (err) {
       // Put the server's reason next to the field it names.
-      const d = err.detail;
-      if (err.status === 400 && /ttl/i.test(d)) {
-        showError("ttl-error", d, "ttl");
-      } else if (err.status === 400 && /domain/i.test(d)) {
-        showError("domains-error", d, "domains");
+      const at = { subscription_ttl: ["ttl-error", "ttl"], "allowlist.domains": ["domains-error", "domains"] };
+      const rest = [];
+      for (const fe of err.problem.errors || []) {
+        if (at[fe.field]) {
+          showError(at[fe.field][0], fe.detail, at[fe.field][1]);
+          $(at[fe.field][1]).focus();
+        } else {
+          rest.push(`${fe.field}: ${fe.detail}`);
+        }
       }
-      this.result("error", `Not saved: ${d}`);
+      const shown = (err.problem.errors || []).length > rest.length;
+      this.result("error", `Not saved: ${shown && rest.length === 0 ? "fix the fields marked above." : rest.join("; ") || err.detail}`);
     }
   },
   result(kind, text, items = []) {
@@ -224,27 +229,89 @@ const settings = {
   },
 };
 
+const applyWaitMs = 60000;
+
 const backend = {
   wired: false,
+  form: null, // the last GET /admin/api/backend
+
   async show() {
     if (!this.wired) {
       this.wired = true;
       $("backend-test").addEventListener("click", () => this.test());
+      $("backend-form").addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        this.save();
+      });
     }
     showError("backend-error", "");
     try {
-      const b = await request("GET", "/admin/api/backend");
-      $("backend-kind").textContent = `Configured backend: ${b.kind}`;
-      $("backend-fields").replaceChildren(...(b.fields || []).flatMap((f) => [el("dt", {}, f.name), el("dd", {}, String(f.value ?? ""))]));
+      this.render(await request("GET", "/admin/api/backend"));
     } catch (err) {
       showError("backend-error", `Could not load the backend configuration: ${err.detail}`);
     }
   },
+  render(f) {
+    this.form = f;
+    $("backend-kind").textContent = `Configured backend: ${f.kind}`;
+    const saved = f.saved_by ? `Last saved in the dashboard by ${f.saved_by}, ${new Date(f.saved_at).toLocaleString()}.` : "Nothing saved in the dashboard yet: the values come from the configuration.";
+    $("backend-saved").textContent = saved;
+    if (f.error) {
+      showError("backend-error", f.error);
+    }
+    $("backend-sections").replaceChildren(...(f.sections || []).map((s) =>
+      el("fieldset", {}, el("legend", {}, s.title), ...s.fields.flatMap((fd) => fieldControl(fd)))));
+  },
+  /** values returns the fields changed from what the server sent (a
+   * secret only when something was typed). */
+  values() {
+    const out = {};
+    for (const s of this.form?.sections || []) {
+      for (const f of s.fields) {
+        const input = $(fieldId(f.key));
+        if (!input || f.read_only) {
+          continue;
+        }
+        const v = f.type === "bool" ? String(input.checked) : f.type === "list" ? splitList(input.value).join("\n") : input.value.trim();
+        if (f.type === "secret" ? v !== "" : v !== (f.type === "list" ? splitList(f.value).join("\n") : f.value)) {
+          out[f.key] = v;
+        }
+      }
+    }
+    return out;
+  },
+  clearErrors() {
+    for (const e of $("backend-sections").querySelectorAll(".error")) {
+      e.textContent = "";
+      e.hidden = true;
+    }
+    for (const e of $("backend-sections").querySelectorAll("[aria-invalid]")) {
+      e.removeAttribute("aria-invalid");
+    }
+  },
+  /** fieldErrors puts each of the server's field messages next to its
+   * field and returns the rest. */
+  fieldErrors(err) {
+    const rest = [];
+    let first = null;
+    for (const fe of err.problem.errors || []) {
+      const id = fieldId(fe.field);
+      if ($(id) && $(`${id}-error`)) {
+        showError(`${id}-error`, fe.detail, id);
+        first = first || $(id);
+      } else {
+        rest.push(`${fe.field}: ${fe.detail}`);
+      }
+    }
+    first?.focus();
+    return rest;
+  },
   async test() {
+    this.clearErrors();
     $("backend-steps").replaceChildren();
     this.summary("", "Testing…");
     try {
-      const res = await busy($("backend-test"), request("POST", "/admin/api/backend/test", {}));
+      const res = await busy($("backend-test"), request("POST", "/admin/api/backend/test", { values: this.values() }));
       const steps = res.steps || [];
       const items = steps.map((s) =>
         el("li", { class: s.ok ? "ok" : "failed" },
@@ -253,12 +320,164 @@ const backend = {
       $("backend-steps").replaceChildren(...items);
       this.summary(failed ? "error" : "", failed ? `Test failed at “${failed.name}”.` : "All steps passed.");
     } catch (err) {
-      this.summary("error", `The test did not run: ${err.detail}`);
+      this.failure("The test did not run", err);
     }
+  },
+  async save() {
+    this.clearErrors();
+    $("backend-steps").replaceChildren();
+    const values = this.values();
+    if (Object.keys(values).length === 0) {
+      this.summary("", "Nothing to save: no field was changed.");
+      return;
+    }
+    try {
+      const res = await busy($("backend-save"), request("PUT", "/admin/api/backend", { values }));
+      this.summary("", `Saved (${res.changed} field(s)). Applying…`);
+      await this.waitApplied(res.generation);
+    } catch (err) {
+      this.failure("Not saved", err);
+    }
+  },
+  /** waitApplied polls the page until generation runs, or fails. */
+  async waitApplied(gen) {
+    const until = performance.now() + applyWaitMs;
+    while (performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      let f;
+      try {
+        f = await request("GET", "/admin/api/backend");
+      } catch (err) {
+        if (err.status === 503 || err.status === 0) {
+          continue; // between two generations
+        }
+        throw err;
+      }
+      if (f.error && f.pending <= f.generation) {
+        this.render(f);
+        this.summary("error", `Saved values were not applied: ${f.error}`);
+        return;
+      }
+      if (f.generation >= gen) {
+        this.render(f);
+        this.summary("", "Saved and applied: the backend runs with the new settings.");
+        return;
+      }
+    }
+    this.summary("error", "Saved, but not applied within a minute; see the overview and the logs.");
+  },
+  failure(what, err) {
+    const rest = err.status === 400 ? this.fieldErrors(err) : [err.detail];
+    this.summary("error", `${what}: ${rest.length ? rest.join("; ") : "fix the fields marked above."}`);
   },
   summary(kind, text) {
     $("backend-summary").className = kind;
     $("backend-summary").textContent = text;
+  },
+};
+
+/** fieldId is the element id of a backend field key. */
+function fieldId(key) {
+  return "f-" + key.replace(/[^A-Za-z0-9_-]/g, "-");
+}
+
+function splitList(s) {
+  return String(s || "").split(/[\s,;]+/).filter(Boolean);
+}
+
+const originText = {
+  file: "From the configuration file.",
+  dashboard: "Saved in the dashboard.",
+  flag: "Set by a command-line flag, which overrides the dashboard: change it there.",
+};
+
+/** fieldControl returns the label, input, hints and error slot of f. */
+function fieldControl(f) {
+  const id = fieldId(f.key);
+  const described = [`${id}-hint`, `${id}-error`].join(" ");
+  let input;
+  switch (f.type) {
+    case "choice":
+      input = el("select", { id, name: f.key, disabled: f.read_only, "aria-describedby": described },
+        ...(f.choices || []).map((c) => el("option", { value: c, selected: c === f.value }, c === "" ? "(default)" : c)));
+      break;
+    case "list":
+      input = el("textarea", { id, name: f.key, rows: 3, spellcheck: "false", readonly: f.read_only, "aria-describedby": described });
+      input.value = f.value;
+      break;
+    case "bool":
+      input = el("input", { id, name: f.key, type: "checkbox", disabled: f.read_only, "aria-describedby": described });
+      input.checked = f.value === "true";
+      break;
+    case "secret":
+      input = el("input", { id, name: f.key, type: "password", autocomplete: "new-password", readonly: f.read_only,
+        placeholder: f.set ? "set: leave empty to keep" : "not set", "aria-describedby": described });
+      break;
+    default:
+      input = el("input", { id, name: f.key, type: f.type === "number" ? "number" : "text", inputmode: f.type === "number" ? "numeric" : undefined,
+        spellcheck: "false", readonly: f.read_only, "aria-describedby": described });
+      input.value = f.value;
+  }
+  const origin = f.origin ? originText[f.origin] || `Set by ${f.origin}, which overrides the dashboard: change it there.` : "Default value.";
+  const hint = el("p", { id: `${id}-hint`, class: "hint" }, f.help ? `${f.help} ` : "", el("span", { class: "origin" }, origin));
+  const error = el("p", { id: `${id}-error`, class: "error" });
+  error.hidden = true;
+  const label = el("label", { for: id }, f.label);
+  if (f.type === "bool") {
+    return [el("div", { class: "check" }, input, label), hint, error];
+  }
+  return [label, input, hint, error];
+}
+
+const setup = {
+  wired: false,
+  show() {
+    if (this.wired) {
+      return;
+    }
+    this.wired = true;
+    $("setup-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.create();
+    });
+  },
+  async create() {
+    const token = $("setup-token").value.trim();
+    const name = $("setup-name").value.trim();
+    const password = $("setup-password").value;
+    const errors = {
+      "setup-token-error": token ? "" : "Enter the setup token from the console.",
+      "setup-name-error": /^[A-Za-z0-9._@-]{1,64}$/.test(name) ? "" : "Use 1 to 64 letters, digits and . _ @ -.",
+      "setup-password-error": password.length < 12 ? "Use at least 12 characters." : password !== $("setup-password2").value ? "The two passwords differ." : "",
+    };
+    const fields = { "setup-token-error": ["setup-token"], "setup-name-error": ["setup-name"], "setup-password-error": ["setup-password", "setup-password2"] };
+    let first = null;
+    for (const [id, msg] of Object.entries(errors)) {
+      showError(id, msg, ...fields[id]);
+      if (msg && !first) {
+        first = $(fields[id][0]);
+      }
+    }
+    showError("setup-error", "");
+    if (first) {
+      first.focus();
+      return;
+    }
+    try {
+      await busy($("setup-submit"), request("POST", "/admin/api/setup", { token, name, password }));
+      document.dispatchEvent(new CustomEvent("presenced:login", { detail: { name, password } }));
+    } catch (err) {
+      if (err.status === 403) {
+        showError("setup-token-error", "This setup token is wrong, used or expired (or an account exists already).", "setup-token");
+        $("setup-token").focus();
+      } else if (err.status === 400 && /password/i.test(err.detail)) {
+        showError("setup-password-error", err.detail, "setup-password");
+      } else if (err.status === 400) {
+        showError("setup-name-error", err.detail, "setup-name");
+      } else {
+        showError("setup-error", `Not created: ${err.detail}`);
+      }
+    }
   },
 };
 
@@ -369,4 +588,4 @@ function json(v) {
 }
 
 /** pages maps each route below /admin/ to its page. */
-export const pages = { overview, settings, backend, endpoints, subscriptions, audit };
+export const pages = { setup, overview, settings, backend, endpoints, subscriptions, audit };
