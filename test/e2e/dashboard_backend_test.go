@@ -86,6 +86,17 @@ backend:
 	if ro := browsertest.Get(t, ctx, chromedp.Evaluate[bool](`document.getElementById("f-directory-ldap-bind_password").readOnly`)); !ro {
 		t.Error("a field set by the environment is editable")
 	}
+	// A value the configuration refuses is shown next to its field.
+	browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("f-backend-max_subscriptions_per_endpoint").value = "6000"`))
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#backend-test")), chromedp.WaitVisible(chromedp.CSS("#f-backend-max_subscriptions_per_endpoint-error")))
+	if msg := browsertest.Get(t, ctx, chromedp.Text(chromedp.CSS("#f-backend-max_subscriptions_per_endpoint-error"))); !strings.Contains(msg, "5000") {
+		t.Errorf("the field's error says %q, want the allowed range", msg)
+	}
+	if focused := browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.activeElement.id`)); focused != "f-backend-max_subscriptions_per_endpoint" {
+		t.Errorf("focus on %q after the refusal, want the field at fault", focused)
+	}
+	browsertest.Screenshot(t, ctx, "dashboard-backend-field-error")
+	browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("f-backend-max_subscriptions_per_endpoint").value = "1000"`))
 	browsertest.Get(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.getElementById("f-backend-sip-server").value = %q`, k.Addr())))
 	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#backend-test")))
 	browsertest.Get(t, ctx, chromedp.Poll[bool](`/All steps passed/.test(document.getElementById("backend-summary").textContent)`))

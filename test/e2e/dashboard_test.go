@@ -45,10 +45,16 @@ func TestDashboard(t *testing.T) {
 	if msg := browsertest.Get(t, ctx, chromedp.Text(chromedp.CSS("#login-error"))); msg == "" {
 		t.Error("a wrong password showed no error")
 	}
+	// The right password, with the keyboard only: Tab from the account
+	// field to the password, Enter submits.
 	browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("login-password").value = ""`))
+	browsertest.Do(t, ctx, chromedp.Focus(chromedp.CSS("#login-name")), chromedp.KeyEvent("\t"))
+	if id := browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.activeElement.id`)); id != "login-password" {
+		t.Errorf("Tab from the account field went to %q, want login-password", id)
+	}
 	browsertest.Do(t, ctx,
-		chromedp.SendKeys(chromedp.CSS("#login-password"), "dashboard passphrase"),
-		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.KeyEvent("dashboard passphrase"),
+		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(chromedp.CSS("#page-overview")),
 	)
 	browsertest.Get(t, ctx, chromedp.Poll[bool](`document.getElementById("counts").textContent.trim().length > 0`))
@@ -85,6 +91,37 @@ func TestDashboard(t *testing.T) {
 	eve, _ := find(in.changes(alice, sub.ID, 0).Presence, "eve@other.org")
 	if eve.Availability != "Unknown" || eve.Reason != "domain_not_allowed" {
 		t.Errorf("eve@other.org after the allowlist change: %+v, want Unknown/domain_not_allowed", eve)
+	}
+	// Every page, at a laptop's and at a phone's width: each has its
+	// heading and a labelled control for every input, and nothing is
+	// wider than the phone's screen.
+	browsertest.Do(t, ctx,
+		chromedp.Navigate(in.admin+"/admin/subscriptions"),
+		chromedp.WaitVisible(chromedp.CSS("#subs-user")),
+		chromedp.SendKeys(chromedp.CSS("#subs-user"), "alice@example.com\r"),
+	)
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`/eve@other\.org/.test(document.getElementById("subs-result").textContent)`))
+	browsertest.Screenshot(t, ctx, "dashboard-subscriptions")
+	for _, width := range []int{1280, 390} {
+		if err := browsertest.Viewport(ctx, width, 844); err != nil {
+			t.Fatal(err)
+		}
+		for _, page := range []string{"overview", "settings", "backend", "endpoints", "subscriptions", "audit"} {
+			browsertest.Do(t, ctx, chromedp.Navigate(in.admin+"/admin/"+page), chromedp.WaitVisible(chromedp.CSS("#page-"+page+" h1")))
+			browsertest.Get(t, ctx, chromedp.Poll[bool](`document.readyState === "complete"`))
+			unlabelled := browsertest.Get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main > section:not([hidden]) input, main > section:not([hidden]) select, main > section:not([hidden]) textarea")].filter((e) => !e.labels || e.labels.length === 0).map((e) => e.id)`))
+			if len(unlabelled) > 0 {
+				t.Errorf("%s: inputs without a label: %v", page, unlabelled)
+			}
+			if width < 1000 {
+				if over := browsertest.Get(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); over {
+					t.Errorf("%s is wider than a %d px phone screen", page, width)
+				}
+				browsertest.Screenshot(t, ctx, "dashboard-"+page+"-phone")
+			} else {
+				browsertest.Screenshot(t, ctx, "dashboard-"+page)
+			}
+		}
 	}
 	if errs := browsertest.ConsoleErrors(ctx); len(errs) > 0 {
 		t.Errorf("console errors: %+v", errs)
