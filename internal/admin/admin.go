@@ -209,7 +209,23 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p auth.Prin
 			c.AllowlistDomains = &ds
 		}
 	}
+	if dryRun(r) {
+		next, err := s.d.Settings.Preview(c)
+		if err != nil {
+			return err
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]settingsJSON{"before": toJSON(s.d.Settings.Get()), "after": toJSON(next)})
+		return nil
+	}
 	return s.update(w, r, p, c)
+}
+
+// dryRun reports whether r asks for a dry run (?dry_run=1 or true): the
+// change is checked by the server's rules and its result returned, but
+// nothing is stored or applied.
+func dryRun(r *http.Request) bool {
+	v := r.URL.Query().Get("dry_run")
+	return v == "1" || v == "true"
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, p auth.Principal, c settings.Change) error {

@@ -435,3 +435,24 @@ func TestSettingsFieldErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSettingsDryRun: ?dry_run=1 answers what the change would give by
+// the server's rules, with the fields at fault when refused, and changes
+// nothing.
+func TestSettingsDryRun(t *testing.T) {
+	h := apptest.New(t)
+	adm := h.AdminToken()
+	type preview struct{ Before, After settingsJSON }
+	got := apptest.Decode[preview](t, h.AdminDo("PUT", "/v1/admin/settings?dry_run=1", adm, `{"subscription_ttl":300,"allowlist":{"enabled":true,"domains":"B.com; a.com,b.com"}}`), http.StatusOK)
+	want := preview{Before: settingsOf(180, false), After: settingsOf(300, true, "a.com", "b.com")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dry run (-want +got):\n%s", diff)
+	}
+	p := apptest.WantProblem(t, h.AdminDo("PUT", "/v1/admin/settings?dry_run=true", adm, `{"allowlist":{"domains":"bad_domain.com"}}`), http.StatusBadRequest, "invalid_request")
+	if diff := cmp.Diff([]string{"allowlist.domains"}, p.Fields()); diff != "" {
+		t.Errorf("fields at fault (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(settingsOf(180, false), apptest.Decode[settingsJSON](t, h.AdminDo("GET", "/v1/admin/settings", adm, nil), http.StatusOK)); diff != "" {
+		t.Errorf("a dry run changed the settings (-want +got):\n%s", diff)
+	}
+}

@@ -39,6 +39,17 @@ func (s *Server) mountDashboard(m *adminauth.Manager) {
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"csrf": sess.CSRF, "account": sess.Account})
 	})
+	// A new tab has no CSRF token yet: it asks for its session's, so that
+	// a live session does not need a new login. Other origins cannot read
+	// the answer (no CORS), and the cookie is SameSite=Strict.
+	s.mux.HandleFunc("GET /admin/api/session", func(w http.ResponseWriter, r *http.Request) {
+		sess, err := m.Session(w, r)
+		if err != nil {
+			m.WriteError(w, r, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]string{"csrf": sess.CSRF, "account": sess.Account})
+	})
 	s.mux.HandleFunc("GET /admin/api/setup", func(w http.ResponseWriter, r *http.Request) {
 		needed, err := m.SetupNeeded(r.Context())
 		if err != nil {

@@ -38,8 +38,8 @@ type Account struct {
 // are case-sensitive). Implementations are safe for concurrent use; each
 // method is atomic on its own, and the callers here need no transactions.
 //
-// Memory is the implementation for tests and single-process use; a
-// SQLite-backed one in internal/store will follow.
+// Memory is the implementation for tests; internal/app adapts the
+// store's admin accounts.
 type Accounts interface {
 	// Get returns the named account, or an error wrapping ErrNoAccount.
 	Get(ctx context.Context, name string) (Account, error)

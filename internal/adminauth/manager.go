@@ -5,8 +5,9 @@
 // address, and a one-time setup token for creating the first account.
 //
 // It is storage-agnostic: accounts live behind the Accounts interface
-// (Memory here; a SQLite-backed one will follow in internal/store), and
-// sessions are kept in memory by the process that created them.
+// (Memory here; internal/app adapts the store's), directory accounts are
+// checked by a DirectoryLogin the caller supplies, and sessions are kept in
+// memory by the process that created them.
 package adminauth
 
 import (

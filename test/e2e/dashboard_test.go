@@ -68,9 +68,22 @@ func TestDashboard(t *testing.T) {
 	browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("ttl").value = "300"`))
 	browsertest.Do(t, ctx,
 		chromedp.Click(chromedp.CSS("#allowlist-enabled")),
-		chromedp.SendKeys(chromedp.CSS("#domains"), "example.com"),
-		chromedp.Click(chromedp.CSS("#settings-save")),
+		chromedp.SendKeys(chromedp.CSS("#domains"), "Example.com; example.com"),
+		chromedp.Click(chromedp.CSS("#settings-test")),
 	)
+	// Test: the server's dry run lists what Save would change, and
+	// nothing changes yet.
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`/Saving would make these changes/.test(document.getElementById("settings-result").textContent)`))
+	if res := browsertest.Get(t, ctx, chromedp.Text(chromedp.CSS("#settings-result"))); !strings.Contains(res, "180 s → 300 s") || !strings.Contains(res, "Add 1 domain(s): example.com") {
+		t.Errorf("Test result:\n%s", res)
+	}
+	var before struct {
+		SubscriptionTTL int `json:"subscription_ttl"`
+	}
+	if in.call("GET", in.admin+"/v1/admin/settings", admin, nil, &before); before.SubscriptionTTL != 180 {
+		t.Errorf("TTL %d after Test, want 180 (Test changes nothing)", before.SubscriptionTTL)
+	}
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#settings-save")))
 	browsertest.Get(t, ctx, chromedp.Poll[bool](`/Saved/.test(document.getElementById("settings-result").textContent)`))
 	browsertest.Screenshot(t, ctx, "dashboard-settings")
 
@@ -126,6 +139,12 @@ func TestDashboard(t *testing.T) {
 	if errs := browsertest.ConsoleErrors(ctx); len(errs) > 0 {
 		t.Errorf("console errors: %+v", errs)
 	}
+
+	// A new tab of the same browser takes over the live session: no new
+	// login.
+	tab2 := b.Tab(t)
+	browsertest.Do(t, tab2, chromedp.Navigate(in.admin+"/admin/settings"), chromedp.WaitVisible(chromedp.CSS("#page-settings")))
+	browsertest.Get(t, tab2, chromedp.Poll[bool](`document.getElementById("ttl").value === "300"`))
 
 	// A session without the CSRF token cannot change anything.
 	jar, _ := cookiejar.New(nil)

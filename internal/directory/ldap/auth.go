@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -47,28 +46,16 @@ var _ directory.Authenticator = (*Directory)(nil)
 // An empty password, a login longer than directory.MaxLogin or a password
 // longer than directory.MaxPassword is ErrBadCredentials before any query.
 // The password is never logged or put in an error; neither is login. The
-// request metrics record op "authenticate" with the existing results:
-// ErrBadCredentials as invalid, ErrNotMember as not_found.
+// request metrics record op "authenticate" with the results
+// bad_credentials and not_member for the refusals.
 func (d *Directory) Authenticate(ctx context.Context, login, password, group string) (directory.Account, error) {
 	var acct directory.Account
 	var err error
 	d.observe(opAuthenticate, func() error {
 		acct, err = d.authenticate(ctx, login, password, group)
-		return metricErr(err)
+		return err
 	})
 	return acct, err
-}
-
-// metricErr maps Authenticate's refusals onto the results observe knows,
-// so that a wrong password is not counted as the directory unavailable.
-func metricErr(err error) error {
-	switch {
-	case errors.Is(err, directory.ErrBadCredentials):
-		return directory.ErrInvalid
-	case errors.Is(err, directory.ErrNotMember):
-		return directory.ErrNotFound
-	}
-	return err
 }
 
 // authenticate is Authenticate without the metrics.

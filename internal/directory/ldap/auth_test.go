@@ -277,7 +277,7 @@ func TestAuthenticate(t *testing.T) {
 		for _, c := range []struct {
 			result string
 			want   float64
-		}{{resultOK, 1}, {resultInvalid, 2}, {resultNotFound, 1}, {resultUnavailable, 0}} {
+		}{{resultOK, 1}, {resultBadCredentials, 2}, {resultNotMember, 1}, {resultInvalid, 0}, {resultNotFound, 0}, {resultUnavailable, 0}} {
 			if got := testutil.ToFloat64(d.m.requests.WithLabelValues(opAuthenticate, c.result)); got != c.want {
 				t.Errorf("requests_total{authenticate,%s} = %v, want %v", c.result, got, c.want)
 			}

@@ -264,6 +264,10 @@ func (d *Directory) observe(op string, fn func() error) error {
 	result := resultOK
 	switch {
 	case err == nil:
+	case errors.Is(err, directory.ErrBadCredentials):
+		result = resultBadCredentials
+	case errors.Is(err, directory.ErrNotMember):
+		result = resultNotMember
 	case errors.Is(err, directory.ErrNotFound):
 		result = resultNotFound
 	case errors.Is(err, directory.ErrInvalid):

@@ -19,6 +19,9 @@ const (
 	resultNotFound    = "not_found"
 	resultInvalid     = "invalid"
 	resultUnavailable = "unavailable"
+	// Authenticate's refusals: not outages.
+	resultBadCredentials = "bad_credentials"
+	resultNotMember      = "not_member"
 )
 
 // metrics are the directory's collectors.
@@ -36,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	m := metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "presenced_ldap_requests_total",
-			Help: "Directory requests, by operation (lookup, search, health) and result (ok, not_found, invalid, unavailable).",
+			Help: "Directory requests, by operation (lookup, search, health, authenticate) and result (ok, not_found, invalid, unavailable, bad_credentials, not_member).",
 		}, []string{"op", "result"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "presenced_ldap_request_seconds",

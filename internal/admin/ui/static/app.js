@@ -127,7 +127,23 @@ async function logout() {
   go(base + "login", true);
 }
 
-function start() {
+/** resume takes over the session of the cookie, if it is live, in a tab
+ * that has no CSRF token yet (a new tab, a reopened browser). */
+async function resume() {
+  if (csrfToken()) {
+    return;
+  }
+  try {
+    const res = await request("GET", "/admin/api/session");
+    if (res && res.csrf) {
+      setCsrfToken(res.csrf);
+    }
+  } catch {
+    // No live session: the login page is shown.
+  }
+}
+
+async function start() {
   whenUnauthorized(() => {
     if (csrfToken()) {
       setCsrfToken("");
@@ -153,6 +169,7 @@ function start() {
     go(a.pathname, true);
   });
   addEventListener("popstate", () => go(location.pathname, false));
+  await resume();
   go(location.pathname, false);
 }
 

@@ -184,17 +184,20 @@ const settings = {
     }
     return next;
   },
-  test() {
+  /** test checks the form in the browser, then asks the server for a
+   * dry run, which applies its own rules and changes nothing. */
+  async test() {
     const next = this.check();
-    if (!next || !this.current) {
+    if (!next) {
       return;
     }
-    const changes = diffSettings(this.current, next);
-    if (changes.length === 0) {
-      this.result("hint", "Valid. Saving would change nothing.");
-      return;
+    try {
+      const res = await busy($("settings-test"), request("PUT", "/v1/admin/settings?dry_run=1", next));
+      const changes = diffSettings(res.before, res.after);
+      this.result("hint", changes.length ? "Valid. Saving would make these changes:" : "Valid. Saving would change nothing.", changes);
+    } catch (err) {
+      this.refused("Not valid", err);
     }
-    this.result("hint", "Valid. Saving would make these changes (checked in the browser; the server checks again on Save):", changes);
   },
   async save() {
     const next = this.check();
@@ -208,20 +211,23 @@ const settings = {
       this.fill(this.current);
       this.result("hint", changes.length ? "Saved and applied:" : "Saved; nothing changed.", changes);
     } catch (err) {
-      // Put the server's reason next to the field it names.
-      const at = { subscription_ttl: ["ttl-error", "ttl"], "allowlist.domains": ["domains-error", "domains"] };
-      const rest = [];
-      for (const fe of err.problem.errors || []) {
-        if (at[fe.field]) {
-          showError(at[fe.field][0], fe.detail, at[fe.field][1]);
-          $(at[fe.field][1]).focus();
-        } else {
-          rest.push(`${fe.field}: ${fe.detail}`);
-        }
-      }
-      const shown = (err.problem.errors || []).length > rest.length;
-      this.result("error", `Not saved: ${shown && rest.length === 0 ? "fix the fields marked above." : rest.join("; ") || err.detail}`);
+      this.refused("Not saved", err);
     }
+  },
+  /** refused puts the server's reasons next to the fields they name. */
+  refused(what, err) {
+    const at = { subscription_ttl: ["ttl-error", "ttl"], "allowlist.domains": ["domains-error", "domains"] };
+    const rest = [];
+    for (const fe of err.problem.errors || []) {
+      if (at[fe.field]) {
+        showError(at[fe.field][0], fe.detail, at[fe.field][1]);
+        $(at[fe.field][1]).focus();
+      } else {
+        rest.push(`${fe.field}: ${fe.detail}`);
+      }
+    }
+    const shown = (err.problem.errors || []).length > rest.length;
+    this.result("error", `${what}: ${shown && rest.length === 0 ? "fix the fields marked above." : rest.join("; ") || err.detail}`);
   },
   result(kind, text, items = []) {
     const list = items.length ? el("ul", { class: "diff" }, ...items.map((t) => el("li", {}, t))) : null;
