@@ -321,18 +321,32 @@ func (p *backendPage) check(ctx context.Context, values map[string]string) (cand
 		}
 		return candidate{}, err
 	}
-	// What building the connector would refuse (an unreadable PKCS#12
-	// file, a friendly name it lacks) is refused here too.
-	if c.cfg.Backend.Kind == config.BackendSIP {
-		if _, err := sipTransport(c.cfg.Backend.SIP); err != nil {
-			key, detail, _ := strings.Cut(err.Error(), ": ")
-			if !strings.HasPrefix(key, "backend.") {
-				key, detail = "backend.sip", err.Error()
-			}
-			return candidate{}, api.InvalidFields(api.FieldError{Field: key, Detail: detail})
-		}
+	if err := preflight(c.cfg); err != nil {
+		return candidate{}, err
 	}
 	return c, nil
+}
+
+// preflight refuses what building the connectors from cfg would refuse
+// although the configuration is valid: a PKCS#12 file that does not load
+// or lacks the friendly name, an unreadable trust store or secret file.
+// The error names the key at fault, from the builders' "key: reason".
+func preflight(cfg config.Config) error {
+	var err error
+	if cfg.Backend.Kind == config.BackendSIP {
+		_, err = sipTransport(cfg.Backend.SIP)
+	}
+	if err == nil && cfg.Directory.Kind == config.DirectoryLDAP {
+		_, _, err = ldapCredentials(cfg.Directory.LDAP)
+	}
+	if err == nil {
+		return nil
+	}
+	key, detail, _ := strings.Cut(err.Error(), ": ")
+	if !strings.HasPrefix(key, "backend.") && !strings.HasPrefix(key, "directory.") {
+		key, detail = "backend", err.Error()
+	}
+	return api.InvalidFields(api.FieldError{Field: key, Detail: detail})
 }
 
 var clusterItem = regexp.MustCompile(`^item (\d+) \("[^"]*"\): ([a-z_]+)`)

@@ -94,6 +94,7 @@ func TestBackendPageRefusals(t *testing.T) {
 		{"not on the page", map[string]string{"listen": ":1", "backend.xmpp.mode": "accounts"}, []string{"backend.xmpp.mode", "listen"}},
 		{"set by the environment", map[string]string{"backend.sip.auth.username": "x"}, []string{"backend.sip.auth.username"}},
 		{"missing PKCS#12 file", map[string]string{"backend.sip.transport": "tls", "backend.sip.tls.client_pkcs12": "/nonexistent.p12", "backend.sip.tls.client_friendly_name": "x"}, []string{"backend.sip.tls.client_pkcs12"}},
+		{"missing directory trust store", map[string]string{"directory.kind": "ldap", "directory.ldap.url": "ldap://127.0.0.1:1", "directory.ldap.bind_dn": "cn=svc,dc=example,dc=com", "directory.ldap.bind_password": "pw", "directory.ldap.trust_store": "/nonexistent"}, []string{"directory.ldap.trust_store"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

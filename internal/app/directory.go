@@ -65,19 +65,9 @@ func directoryResolver(d directory.Directory, kind string) backend.Resolve {
 // presence address attribute follows the backend kind (SIP or XMPP).
 func openLDAP(cfg config.Config, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (directory.Directory, error) {
 	l := cfg.Directory.LDAP
-	password, err := config.Secret(l.BindPassword, l.BindPasswordFile, "directory.ldap.bind_password_file")
+	password, tlsCfg, err := ldapCredentials(l)
 	if err != nil {
 		return nil, err
-	}
-	var tlsCfg *tls.Config
-	if l.TrustStore != "" || l.ServerName != "" {
-		var pool *x509.CertPool
-		if l.TrustStore != "" {
-			if pool, _, err = certs.LoadTrustStore(l.TrustStore); err != nil {
-				return nil, fmt.Errorf("directory.ldap.trust_store: %w", err)
-			}
-		}
-		tlsCfg = certs.ClientConfig(l.ServerName, pool, nil)
 	}
 	a := l.Attributes
 	address := a.SIPAddress
@@ -101,6 +91,26 @@ func openLDAP(cfg config.Config, clk clock.Clock, log *slog.Logger, reg promethe
 	return cache.New(d, cache.Config{
 		TTL: cacheTTL(l.PositiveTTL), NegativeTTL: cacheTTL(l.NegativeTTL), Clock: clk, Registerer: reg,
 	}), nil
+}
+
+// ldapCredentials reads the bind password (or its file) and the trust
+// store of directory.ldap. Errors name the key at fault.
+func ldapCredentials(l config.LDAPConfig) (string, *tls.Config, error) {
+	password, err := config.Secret(l.BindPassword, l.BindPasswordFile, "directory.ldap.bind_password_file")
+	if err != nil {
+		return "", nil, err
+	}
+	var tlsCfg *tls.Config
+	if l.TrustStore != "" || l.ServerName != "" {
+		var pool *x509.CertPool
+		if l.TrustStore != "" {
+			if pool, _, err = certs.LoadTrustStore(l.TrustStore); err != nil {
+				return "", nil, fmt.Errorf("directory.ldap.trust_store: %w", err)
+			}
+		}
+		tlsCfg = certs.ClientConfig(l.ServerName, pool, nil)
+	}
+	return password, tlsCfg, nil
 }
 
 // cacheTTL maps a configured TTL to the cache's: 0 (no caching) is the

@@ -29,6 +29,9 @@ type RunOptions struct {
 	Console io.Writer
 }
 
+// newGateway builds a generation; tests replace it to make one fail.
+var newGateway = New
+
 // generation is a configuration to run, asked for by a backend Save.
 type generation struct {
 	cfg config.Config
@@ -126,11 +129,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ro RunOptions
 		return err
 	}
 	serveErr := make(chan error, 2)
-	go func() { serveErr <- serve(cfg, clientSrv, clientLn) }()
-	go func() { serveErr <- serve(cfg, adminSrv, adminLn) }()
+	listenCfg := cfg // the listeners' settings (TLS) are not the page's to change
+	go func() { serveErr <- serve(listenCfg, clientSrv, clientLn) }()
+	go func() { serveErr <- serve(listenCfg, adminSrv, adminLn) }()
 
 	opts := Options{Logger: log, Clock: clk, Store: st, State: stt, Dashboard: dashboard, Backend: page}
-	g, err := New(ctx, cfg, opts)
+	g, err := newGateway(ctx, cfg, opts)
 	if err != nil {
 		shutdownServers(cfg, log, clientSrv, adminSrv)
 		return err
@@ -198,7 +202,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ro RunOptions
 			log.Warn("close", "err", err)
 		}
 		prevCfg := cfg
-		if g, err = New(ctx, ng.cfg, opts); err == nil {
+		if g, err = newGateway(ctx, ng.cfg, opts); err == nil {
 			cfg, gen = ng.cfg, ng.n
 			continue
 		}
@@ -207,7 +211,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ro RunOptions
 		if perr := st.Config().Put(context.Background(), ng.prev); perr != nil {
 			log.Error("could not put back the previous saved settings", "err", perr)
 		}
-		if g, err = New(ctx, prevCfg, opts); err != nil {
+		if g, err = newGateway(ctx, prevCfg, opts); err != nil {
 			shutdownServers(cfg, log, clientSrv, adminSrv)
 			return fmt.Errorf("restart with the previous settings: %w", err)
 		}
