@@ -3,9 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/testserver"
 )
 
 // runFixture runs app.Run, as presenced serve does, on loopback ports.
@@ -75,31 +74,18 @@ func startRun(t *testing.T) *runFixture {
 	return f
 }
 
-// call sends a request and decodes a JSON answer into out.
+// call sends a request and decodes a JSON answer into out; 0 when the
+// server did not answer (between starts).
 func (f *runFixture) call(method, addr, path, token string, body, out any) int {
 	f.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
+	code, err := testserver.CallJSON(f.http, method, "http://"+addr+path, token, body, out)
+	if err != nil && code == 0 {
+		return 0
 	}
-	req, err := http.NewRequest(method, "http://"+addr+path, r)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := f.http.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		_ = json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
+	return code
 }
 
 // eventually polls cond until it holds; the limit only guards against a

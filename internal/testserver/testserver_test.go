@@ -3,9 +3,12 @@ package testserver
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,5 +249,33 @@ func TestWriteFiles(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]os.FileMode{"c.pem": 0o644, "k.pem": 0o600}, modes); diff != "" {
 		t.Errorf("file modes mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestCallJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/garbage" {
+			w.Write([]byte("not json"))
+			return
+		}
+		var in map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]string{"auth": r.Header.Get("Authorization"), "type": r.Header.Get("Content-Type"), "echo": in["x"]})
+	}))
+	defer srv.Close()
+	var out map[string]string
+	code, err := CallJSON(srv.Client(), "POST", srv.URL+"/", "tok", map[string]string{"x": "y"}, &out)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("CallJSON = %d, %v", code, err)
+	}
+	if want := map[string]string{"auth": "Bearer tok", "type": "application/json", "echo": "y"}; !cmp.Equal(out, want) {
+		t.Errorf("server saw %v, want %v", out, want)
+	}
+	if code, err := CallJSON(srv.Client(), "GET", srv.URL+"/garbage", "", nil, &out); err == nil || code != http.StatusOK {
+		t.Errorf("an undecodable answer = %d, %v; want 200 and an error", code, err)
+	}
+	if code, err := CallJSON(srv.Client(), "GET", "http://127.0.0.1:1/", "", nil, nil); err == nil || code != 0 {
+		t.Errorf("no server = %d, %v; want 0 and an error", code, err)
 	}
 }

@@ -5,9 +5,7 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/internal/testserver"
 )
 
 var binary string
@@ -240,36 +240,11 @@ func (in *instance) stop() {
 // a JSON answer into out (when not nil). It returns the status code.
 func (in *instance) call(method, url, token string, body any, out any) int {
 	in.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			in.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	code, err := testserver.CallJSON(in.http, method, url, token, body, out)
 	if err != nil {
 		in.t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := in.http.Do(req)
-	if err != nil {
-		in.t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			in.t.Fatalf("%s %s: decoding %q: %v", method, url, raw, err)
-		}
-	}
-	return resp.StatusCode
+	return code
 }
 
 // metrics returns the admin listener's /metrics text.
