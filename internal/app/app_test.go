@@ -1,11 +1,15 @@
 package app
 
 import (
+	"context"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/presenced/presenced/internal/config"
+	"github.com/presenced/presenced/internal/store"
 )
 
 func TestDefaultSIPEndpoints(t *testing.T) {
@@ -39,5 +43,45 @@ func TestXMPPEndpoints(t *testing.T) {
 	x.Clusters[0].Accounts, x.Clusters[1].Accounts = []string{"ep1@a.example"}, []string{"ep1@b.example", "ep2@b.example"}
 	if diff := cmp.Diff([]string{"ep1@a.example", "ep1@b.example", "ep2@b.example"}, xmppEndpoints(x)); diff != "" {
 		t.Errorf("account endpoints (-want +got):\n%s", diff)
+	}
+}
+
+// TestCommandLineChangesAreAudited: accounts and tokens made by the
+// commands are in the audit log like the admin API's, without secrets.
+func TestCommandLineChangesAreAudited(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	if err := CreateAdminAccount(ctx, cfg, "root", "a long passphrase", log); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := CreateToken(ctx, cfg, "Alice@Example.com", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CreateAdminToken(ctx, cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	entries, err := st.Audit().List(ctx, store.AuditQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ Actor, Action, Target string }
+	var got []row
+	for _, e := range entries {
+		got = append(got, row{e.Actor, e.Action, e.Target})
+		if strings.Contains(e.After, secret) || strings.Contains(e.After, "passphrase") {
+			t.Errorf("audit entry %+v holds a secret", e)
+		}
+	}
+	want := []row{{cliActor, "token.create", "admin"}, {cliActor, "token.create", "alice@example.com"}, {cliActor, "account.create", "root"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit log, newest first (-want +got):\n%s", diff)
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,8 +36,33 @@ func createToken(ctx context.Context, cfg config.Config, kind store.TokenKind, u
 		return "", err
 	}
 	defer st.Close()
-	secret, _, err := auth.Issue(ctx, st.Tokens(), kind, user, time.Now())
-	return secret, err
+	now := time.Now()
+	secret, hash, err := auth.Issue(ctx, st.Tokens(), kind, user, now)
+	if err != nil {
+		return "", err
+	}
+	target := user
+	if kind == store.AdminToken {
+		target = "admin"
+	}
+	cliAudit(ctx, st, now, "token.create", target, map[string]string{"kind": string(kind), "user": user, "token_id": auth.TokenID(hash)}, log)
+	return secret, nil
+}
+
+// cliActor names the command line in the audit log.
+const cliActor = "command line"
+
+// cliAudit records a change made by a command in the audit log, like the
+// admin API's; a failure to record it is logged, not returned (the change
+// is made).
+func cliAudit(ctx context.Context, st store.Store, at time.Time, action, target string, after any, log *slog.Logger) {
+	b, err := json.Marshal(after)
+	if err == nil {
+		_, err = st.Audit().Append(ctx, store.AuditEntry{At: at, Actor: cliActor, Action: action, Target: target, After: string(b)})
+	}
+	if err != nil {
+		log.Error("audit log append failed", "action", action, "err", err)
+	}
 }
 
 // CreateAdminAccount stores a local dashboard account with an argon2id
@@ -67,5 +93,9 @@ func CreateAdminAccount(ctx context.Context, cfg config.Config, name, password s
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("an admin account named %q exists already", name)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	cliAudit(ctx, st, now, "account.create", name, map[string]string{"name": name}, log)
+	return nil
 }
