@@ -122,6 +122,11 @@ func TestDashboard(t *testing.T) {
 		for _, page := range []string{"overview", "settings", "backend", "endpoints", "subscriptions", "audit"} {
 			browsertest.Do(t, ctx, chromedp.Navigate(in.admin+"/admin/"+page), chromedp.WaitVisible(chromedp.CSS("#page-"+page+" h1")))
 			browsertest.Get(t, ctx, chromedp.Poll[bool](`document.readyState === "complete"`))
+			if page == "overview" && width > 1000 {
+				// A few polls, so that the charts have a history (the
+				// README shows this screenshot).
+				browsertest.Get(t, ctx, chromedp.Poll[bool](`document.querySelector("#counts polyline").getAttribute("points").split(" ").length >= 3`))
+			}
 			unlabelled := browsertest.Get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main > section:not([hidden]) input, main > section:not([hidden]) select, main > section:not([hidden]) textarea")].filter((e) => !e.labels || e.labels.length === 0).map((e) => e.id)`))
 			if len(unlabelled) > 0 {
 				t.Errorf("%s: inputs without a label: %v", page, unlabelled)
