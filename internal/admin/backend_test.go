@@ -52,4 +52,5 @@ func TestBackendPageRoutes(t *testing.T) {
 	apptest.WantProblem(t, h.AdminDo("PUT", "/admin/api/backend", adm, map[string]any{"values": map[string]string{"backend.max_subscriptions_per_endpoint": "500"}}), http.StatusNotImplemented, "not_implemented")
 	apptest.WantProblem(t, h.AdminDo("PUT", "/admin/api/backend", adm, map[string]any{"values": map[string]string{}}), http.StatusBadRequest, "invalid_request")
 	apptest.WantProblem(t, h.AdminDo("PUT", "/admin/api/backend", adm, `{"values":{"x":1}}`), http.StatusBadRequest, "invalid_request")
+	apptest.WantProblem(t, h.AdminDo("DELETE", "/admin/api/backend", adm, nil), http.StatusNotImplemented, "not_implemented")
 }

@@ -84,6 +84,7 @@ func (s *Server) mountDashboard(m *adminauth.Manager) {
 	s.handle("GET /admin/api/backend", s.backendForm)
 	s.handle("POST /admin/api/backend/test", s.backendTest)
 	s.handle("PUT /admin/api/backend", s.backendSave)
+	s.handle("DELETE /admin/api/backend", s.backendReset)
 	s.mux.HandleFunc("POST /admin/api/logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := m.Logout(w, r); err != nil {
 			m.WriteError(w, r, err)
@@ -110,6 +111,10 @@ type BackendView interface {
 	// subscriptions are kept. It returns before the restart is done;
 	// BackendForm.Generation says when it is.
 	Save(ctx context.Context, actor string, values map[string]string) (SaveResult, error)
+	// Reset forgets every value saved in the dashboard and has the
+	// configuration file's (and the environment's) applied, as Save
+	// does.
+	Reset(ctx context.Context, actor string) (SaveResult, error)
 }
 
 // BackendForm is the backend page's content.
@@ -254,5 +259,21 @@ func (s *Server) backendSave(w http.ResponseWriter, r *http.Request, p auth.Prin
 		s.audit(r, p, "backend.update", "backend", res.Before, res.After)
 	}
 	api.WriteJSON(w, http.StatusAccepted, map[string]any{"generation": res.Generation, "changed": len(res.After)})
+	return nil
+}
+
+func (s *Server) backendReset(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if s.d.Backend == nil {
+		return errNoBackendPage
+	}
+	res, err := s.d.Backend.Reset(r.Context(), actor(p))
+	if err != nil {
+		return err
+	}
+	s.d.Logger.Info("backend settings saved in the dashboard forgotten", "by", actor(p), "generation", res.Generation)
+	if len(res.Before) > 0 {
+		s.audit(r, p, "backend.reset", "backend", res.Before, res.After)
+	}
+	api.WriteJSON(w, http.StatusAccepted, map[string]any{"generation": res.Generation, "changed": len(res.Before)})
 	return nil
 }

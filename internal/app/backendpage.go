@@ -94,8 +94,14 @@ type backendPage struct {
 	saved   store.ConfigStore
 	clk     clock.Clock
 	// apply has the configuration run by a new generation and returns
-	// its number; nil when nothing can restart the gateway (tests).
-	apply func(cfg config.Config) int64
+	// its number; prev is the saved configuration it replaced, to be put
+	// back when the generation cannot start. Nil when nothing can restart
+	// the gateway (tests).
+	apply func(cfg config.Config, prev store.SavedConfig) int64
+
+	// saveMu serialises Save and Reset, so that each starts from what
+	// the one before stored (no lost update between two admins).
+	saveMu sync.Mutex
 
 	mu       sync.Mutex
 	cur      config.Config // the running configuration
@@ -179,10 +185,13 @@ func (p *backendPage) Form(ctx context.Context) (admin.BackendForm, error) {
 	origins := p.origins(sc.Values)
 	red := cfg.Redacted()
 	items := cfg.Tables(clustersKey)
-	f := admin.BackendForm{Kind: cfg.Backend.Kind, Generation: gen, Pending: pending, Error: applyErr, SavedBy: sc.UpdatedBy}
-	if !sc.UpdatedAt.IsZero() {
-		at := sc.UpdatedAt
-		f.SavedAt = &at
+	f := admin.BackendForm{Kind: cfg.Backend.Kind, Generation: gen, Pending: pending, Error: applyErr}
+	if len(sc.Values) > 0 { // after a Reset the record is empty: nothing saved
+		f.SavedBy = sc.UpdatedBy
+		if !sc.UpdatedAt.IsZero() {
+			at := sc.UpdatedAt
+			f.SavedAt = &at
+		}
 	}
 	for _, sec := range specs(cfg) {
 		out := admin.FormSection{Title: sec.title}
@@ -241,6 +250,7 @@ func clusterField(key string) (int, string, bool) {
 type candidate struct {
 	cfg           config.Config
 	saved         map[string]any
+	prev          store.SavedConfig // what is saved now
 	before, after map[string]string
 }
 
@@ -262,7 +272,7 @@ func (p *backendPage) check(ctx context.Context, values map[string]string) (cand
 			fields[f.Key] = f
 		}
 	}
-	c := candidate{saved: maps.Clone(sc.Values), before: map[string]string{}, after: map[string]string{}}
+	c := candidate{saved: maps.Clone(sc.Values), prev: sc, before: map[string]string{}, after: map[string]string{}}
 	if c.saved == nil {
 		c.saved = map[string]any{}
 	}
@@ -379,31 +389,86 @@ func (p *backendPage) Test(ctx context.Context, values map[string]string) ([]pro
 	return probeConfig(ctx, c.cfg), nil
 }
 
+// errCannotRestart answers Save and Reset of a gateway that no
+// supervisor runs (tests).
+var errCannotRestart = api.NewProblem(501, api.CodeNotImplemented, "this gateway cannot restart its backend (it is not run by presenced serve)")
+
+// generation returns the number of the running generation.
+func (p *backendPage) generation() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gen
+}
+
 // Save implements admin.BackendView.
 func (p *backendPage) Save(ctx context.Context, actor string, values map[string]string) (admin.SaveResult, error) {
 	if p.apply == nil {
-		return admin.SaveResult{}, api.NewProblem(501, api.CodeNotImplemented, "this gateway cannot restart its backend (it is not run by presenced serve)")
+		return admin.SaveResult{}, errCannotRestart
 	}
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
 	c, err := p.check(ctx, values)
 	if err != nil {
 		return admin.SaveResult{}, err
 	}
 	if len(c.after) == 0 {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return admin.SaveResult{Generation: p.gen}, nil
+		return admin.SaveResult{Generation: p.generation()}, nil
 	}
 	if err := p.saved.Put(ctx, store.SavedConfig{Values: c.saved, UpdatedAt: p.clk.Now(), UpdatedBy: actor}); err != nil {
 		return admin.SaveResult{}, fmt.Errorf("save backend settings: %w", err)
 	}
+	return admin.SaveResult{Generation: p.start(c.cfg, c.prev), Before: c.before, After: c.after}, nil
+}
+
+// Reset implements admin.BackendView.
+func (p *backendPage) Reset(ctx context.Context, actor string) (admin.SaveResult, error) {
+	if p.apply == nil {
+		return admin.SaveResult{}, errCannotRestart
+	}
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
+	sc, err := p.savedValues(ctx)
+	if err != nil {
+		return admin.SaveResult{}, err
+	}
+	if len(sc.Values) == 0 {
+		return admin.SaveResult{Generation: p.generation()}, nil
+	}
+	cfg, err := p.load(nil)
+	if err != nil {
+		return admin.SaveResult{}, fmt.Errorf("load the configuration without the saved values: %w", err)
+	}
+	before, after := map[string]string{}, map[string]string{}
+	for key, v := range sc.Values {
+		before[key], after[key] = savedText(key, v), "(configuration file)"
+	}
+	if err := p.saved.Put(ctx, store.SavedConfig{Values: map[string]any{}, UpdatedAt: p.clk.Now(), UpdatedBy: actor}); err != nil {
+		return admin.SaveResult{}, fmt.Errorf("forget the saved backend settings: %w", err)
+	}
+	return admin.SaveResult{Generation: p.start(cfg, sc), Before: before, After: after}, nil
+}
+
+// start has cfg applied by a new generation and returns its number;
+// prev is what was saved before.
+func (p *backendPage) start(cfg config.Config, prev store.SavedConfig) int64 {
 	p.mu.Lock()
 	p.applyErr = ""
 	p.mu.Unlock()
-	gen := p.apply(c.cfg)
+	gen := p.apply(cfg, prev) // not under mu: the supervisor calls running
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.pending = max(p.pending, gen)
-	p.mu.Unlock()
-	return admin.SaveResult{Generation: gen, Before: c.before, After: c.after}, nil
+	return gen
+}
+
+// savedText shows a saved value in the audit log, secrets (and the
+// clusters, which hold them) masked.
+func savedText(key string, v any) string {
+	name := strings.ToLower(key[strings.LastIndexByte(key, '.')+1:])
+	if key == clustersKey || strings.Contains(name, "password") || strings.Contains(name, "secret") {
+		return "(set)"
+	}
+	return formValue(v)
 }
 
 // probeConfig runs the real checks of cfg's backend and directory.

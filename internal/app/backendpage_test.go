@@ -48,7 +48,7 @@ func newPageFixture(t *testing.T, cfg config.Config, env ...string) *pageFixture
 			return out
 		},
 		saved: st.Config(), clk: clocktest.New(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)),
-		apply: func(c config.Config) int64 {
+		apply: func(c config.Config, _ store.SavedConfig) int64 {
 			f.applied = append(f.applied, c)
 			return int64(len(f.applied)) + 1
 		},
@@ -200,5 +200,33 @@ func TestBackendPageXMPPClusters(t *testing.T) {
 	want := []config.XMPPCluster{{Name: "main", Server: "127.0.0.1:5348", Component: "presence.example.com", Secret: "component-secret", XMPPDomain: "example.com", TLS: "none"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("applied clusters (-want +got):\n%s", diff)
+	}
+}
+
+// TestBackendPageConcurrentSaves: two admins saving different fields at
+// once both have their change stored (no lost update).
+func TestBackendPageConcurrentSaves(t *testing.T) {
+	f := newPageFixture(t, sipConfig())
+	ctx := context.Background()
+	done := make(chan error, 2)
+	go func() {
+		_, err := f.page.Save(ctx, "ada", map[string]string{"backend.sip.server": "127.0.0.1:5071"})
+		done <- err
+	}()
+	go func() {
+		_, err := f.page.Save(ctx, "grace", map[string]string{"backend.sip.auth.username": "gw"})
+		done <- err
+	}()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc, err := f.saved.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Values["backend.sip.server"] != "127.0.0.1:5071" || sc.Values["backend.sip.auth.username"] != "gw" {
+		t.Errorf("stored %v, want both changes", sc.Values)
 	}
 }

@@ -104,13 +104,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ro RunOptions
 	next := make(chan generation, 1)
 	var applyMu sync.Mutex
 	var lastGen int64 = 1
-	page.apply = func(c config.Config) int64 {
+	page.apply = func(c config.Config, prev store.SavedConfig) int64 {
 		applyMu.Lock()
 		defer applyMu.Unlock()
-		prev, _ := page.savedValues(context.Background())
 		select {
-		case g := <-next: // a Save not yet applied: this one replaces it
-			prev = g.prev
+		case g := <-next: // a Save not yet applied: this one replaces it,
+			prev = g.prev // and a failure goes back to what ran before both
 		default:
 		}
 		lastGen++

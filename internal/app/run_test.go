@@ -19,6 +19,7 @@ import (
 // runFixture runs app.Run, as presenced serve does, on loopback ports.
 type runFixture struct {
 	t            *testing.T
+	cfg          config.Config
 	client       string
 	admin        string
 	adminToken   string
@@ -48,6 +49,7 @@ func startRun(t *testing.T) *runFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.cfg = cfg
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	ctx := context.Background()
 	if f.adminToken, err = CreateAdminToken(ctx, cfg, log); err != nil {
@@ -58,20 +60,28 @@ func startRun(t *testing.T) *runFixture {
 	}
 	ctx, f.stop = context.WithCancel(ctx)
 	go func() { f.done <- Run(ctx, cfg, log, RunOptions{Source: src, Console: &f.console}) }()
-	t.Cleanup(func() {
-		f.stop()
-		select {
-		case err := <-f.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-		f.http.CloseIdleConnections()
-	})
+	t.Cleanup(f.shutdown)
 	f.eventually("ready", func() bool { return f.call("GET", f.admin, "/readyz", "", nil, nil) == http.StatusOK })
 	return f
+}
+
+// shutdown stops Run and waits for it (once; later calls do nothing).
+func (f *runFixture) shutdown() {
+	f.t.Helper()
+	f.stop()
+	if f.done == nil {
+		return
+	}
+	select {
+	case err := <-f.done:
+		if err != nil {
+			f.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		f.t.Error("Run did not return after its context ended")
+	}
+	f.done = nil
+	f.http.CloseIdleConnections()
 }
 
 // call sends a request and decodes a JSON answer into out; 0 when the
@@ -159,6 +169,24 @@ func TestRunAppliesSavedBackend(t *testing.T) {
 	if form := f.form(); form.SavedBy == "" || form.Error != "" || form.Pending != 2 {
 		t.Errorf("form after the Save: %+v", form)
 	}
+
+	// Reset: the saved values are forgotten and the file's apply again.
+	var res struct{ Generation int64 }
+	if code := f.call("DELETE", f.admin, "/admin/api/backend", f.adminToken, nil, &res); code != http.StatusAccepted || res.Generation != 3 {
+		t.Fatalf("reset: %d, generation %d; want 202, 3", code, res.Generation)
+	}
+	f.eventually("generation 3", func() bool { return f.form().Generation == 3 })
+	if got := f.endpointMax(); got != 1000 {
+		t.Errorf("endpoint capacity %d after the reset, want the default 1000", got)
+	}
+	if form := f.form(); form.SavedBy != "" {
+		t.Errorf("form after the reset says saved by %q", form.SavedBy)
+	}
+	var audit struct{ Entries []struct{ Action string } }
+	f.call("GET", f.admin, "/admin/api/audit?limit=5", f.adminToken, nil, &audit)
+	if len(audit.Entries) < 2 || audit.Entries[0].Action != "backend.reset" || audit.Entries[1].Action != "backend.update" {
+		t.Errorf("audit log %+v, want backend.reset after backend.update", audit.Entries)
+	}
 }
 
 // TestRunRollsBackAGenerationThatCannotStart: when the saved values pass
@@ -204,5 +232,16 @@ func TestRunRollsBackAGenerationThatCannotStart(t *testing.T) {
 	}
 	if !found {
 		t.Error("no max subscriptions field")
+	}
+	// The store holds the values that run, not the ones that failed.
+	f.shutdown()
+	st, err := openStore(context.Background(), f.cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sc, err := st.Config().Get(context.Background())
+	if err != nil || sc.Values["backend.max_subscriptions_per_endpoint"] != "300" {
+		t.Errorf("stored after the rollback: %+v, %v; want max 300", sc.Values, err)
 	}
 }

@@ -70,15 +70,8 @@ backend:
 	if err := browsertest.Viewport(ctx, 1280, 900); err != nil {
 		t.Fatal(err)
 	}
-	browsertest.Do(t, ctx,
-		chromedp.Navigate(in.admin+"/admin/backend"),
-		chromedp.WaitVisible(chromedp.CSS("#login-name")),
-		chromedp.SendKeys(chromedp.CSS("#login-name"), "ada@example.com"),
-		chromedp.SendKeys(chromedp.CSS("#login-password"), adaPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("#page-backend")),
-		chromedp.WaitVisible(chromedp.CSS("#f-backend-sip-server")),
-	)
+	logIn(t, ctx, in, "backend", "ada@example.com", adaPassword)
+	browsertest.Do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#f-backend-sip-server")))
 	if v := browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("f-backend-sip-server").value`)); v != deadSIP {
 		t.Fatalf("server field shows %q, want %q", v, deadSIP)
 	}
@@ -151,6 +144,20 @@ backend:
 	}
 	if code := in.call("GET", in.admin+"/admin/api/backend", in.adminToken(), nil, &form); code != 200 || form.SavedBy != "directory:ada@example.com" {
 		t.Errorf("backend page after restart: %d %+v", code, form)
+	}
+
+	// "Use the configuration file" (two clicks) forgets the saved values:
+	// the file's server applies again.
+	logIn(t, ctx, in, "backend", "ada@example.com", adaPassword)
+	browsertest.Do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#backend-reset")), chromedp.Click(chromedp.CSS("#backend-reset")))
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`/Click again/.test(document.getElementById("backend-summary").textContent)`))
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#backend-reset")))
+	browsertest.Get(t, ctx, chromedp.Poll[bool](`/Saved and applied/.test(document.getElementById("backend-summary").textContent)`))
+	if v := browsertest.Get(t, ctx, chromedp.Evaluate[string](`document.getElementById("f-backend-sip-server").value`)); v != deadSIP {
+		t.Errorf("server after the reset %q, want the file's %q", v, deadSIP)
+	}
+	if hidden := browsertest.Get(t, ctx, chromedp.Evaluate[bool](`document.getElementById("backend-reset").hidden`)); !hidden {
+		t.Error("the reset button is still offered with nothing saved")
 	}
 }
 

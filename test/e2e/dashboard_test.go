@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -189,21 +190,26 @@ func TestDashboardBackendTest(t *testing.T) {
 
 	b := browsertest.New(t)
 	ctx := b.Tab(t)
-	browsertest.Do(t, ctx,
-		chromedp.Navigate(in.admin+"/admin/"),
-		chromedp.WaitVisible(chromedp.CSS("#login-name")),
-		chromedp.SendKeys(chromedp.CSS("#login-name"), "root"),
-		chromedp.SendKeys(chromedp.CSS("#login-password"), "dashboard passphrase"),
-		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("#page-overview")),
-		chromedp.Navigate(in.admin+"/admin/backend"),
-		chromedp.WaitVisible(chromedp.CSS("#backend-test")),
-		chromedp.Click(chromedp.CSS("#backend-test")),
-	)
+	logIn(t, ctx, in, "backend", "root", "dashboard passphrase")
+	browsertest.Do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#backend-test")), chromedp.Click(chromedp.CSS("#backend-test")))
 	browsertest.Get(t, ctx, chromedp.Poll[bool](`/refused/.test(document.getElementById("backend-steps").textContent)`))
 	steps := browsertest.Get(t, ctx, chromedp.Text(chromedp.CSS("#backend-steps")))
 	if !strings.Contains(steps, sipAddr) {
 		t.Errorf("the failing step does not name the server %s:\n%s", sipAddr, steps)
 	}
 	browsertest.Screenshot(t, ctx, "dashboard-backend-test")
+}
+
+// logIn opens page of the dashboard in the tab of ctx, logs in there as
+// name and waits for the page.
+func logIn(t *testing.T, ctx context.Context, in *instance, page, name, password string) {
+	t.Helper()
+	browsertest.Do(t, ctx,
+		chromedp.Navigate(in.admin+"/admin/"+page),
+		chromedp.WaitVisible(chromedp.CSS("#login-name")),
+		chromedp.SendKeys(chromedp.CSS("#login-name"), name),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), password),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#page-"+page)),
+	)
 }

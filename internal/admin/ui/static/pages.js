@@ -245,6 +245,7 @@ const backend = {
     if (!this.wired) {
       this.wired = true;
       $("backend-test").addEventListener("click", () => this.test());
+      $("backend-reset").addEventListener("click", () => this.reset());
       $("backend-form").addEventListener("submit", (ev) => {
         ev.preventDefault();
         this.save();
@@ -262,6 +263,7 @@ const backend = {
     $("backend-kind").textContent = `Configured backend: ${f.kind}`;
     const saved = f.saved_by ? `Last saved in the dashboard by ${f.saved_by}, ${new Date(f.saved_at).toLocaleString()}.` : "Nothing saved in the dashboard yet: the values come from the configuration.";
     $("backend-saved").textContent = saved;
+    $("backend-reset").hidden = !f.saved_by;
     if (f.error) {
       showError("backend-error", f.error);
     }
@@ -344,6 +346,33 @@ const backend = {
     } catch (err) {
       this.failure("Not saved", err);
     }
+  },
+  /** reset forgets the values saved here: the file's apply again. The
+   * first click arms it, a second within a few seconds confirms. */
+  async reset() {
+    const button = $("backend-reset");
+    if (!this.armed) {
+      this.armed = true;
+      button.textContent = "Confirm: forget the saved values";
+      this.summary("", "Click again to forget every backend value saved in the dashboard and apply the configuration file's.");
+      this.disarm = setTimeout(() => this.unarm(), 8000);
+      return;
+    }
+    this.unarm();
+    this.clearErrors();
+    $("backend-steps").replaceChildren();
+    try {
+      const res = await busy($("backend-reset"), request("DELETE", "/admin/api/backend"));
+      this.summary("", "Saved values forgotten. Applying the configuration file's…");
+      await this.waitApplied(res.generation);
+    } catch (err) {
+      this.failure("Not reset", err);
+    }
+  },
+  unarm() {
+    clearTimeout(this.disarm);
+    this.armed = false;
+    $("backend-reset").textContent = "Use the configuration file";
   },
   /** waitApplied polls the page until generation runs, or fails. */
   async waitApplied(gen) {
