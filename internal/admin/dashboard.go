@@ -194,9 +194,12 @@ type stepJSON struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-// backendValues decodes {"values": {key: text}}; an empty body means no
-// change.
-func backendValues(r *http.Request) (map[string]string, error) {
+// backendValues decodes {"values": {key: text}} for the backend page;
+// an empty body means no change. Without a page it is errNoBackendPage.
+func (s *Server) backendValues(r *http.Request) (map[string]string, error) {
+	if s.d.Backend == nil {
+		return nil, errNoBackendPage
+	}
 	var req struct {
 		Values map[string]string `json:"values"`
 	}
@@ -216,10 +219,7 @@ func backendValues(r *http.Request) (map[string]string, error) {
 }
 
 func (s *Server) backendTest(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
-	if s.d.Backend == nil {
-		return errNoBackendPage
-	}
-	values, err := backendValues(r)
+	values, err := s.backendValues(r)
 	if err != nil {
 		return err
 	}
@@ -236,10 +236,7 @@ func (s *Server) backendTest(w http.ResponseWriter, r *http.Request, _ auth.Prin
 }
 
 func (s *Server) backendSave(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	if s.d.Backend == nil {
-		return errNoBackendPage
-	}
-	values, err := backendValues(r)
+	values, err := s.backendValues(r)
 	if err != nil {
 		return err
 	}

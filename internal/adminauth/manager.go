@@ -148,9 +148,9 @@ func (m *Manager) Sessions() *Sessions { return m.sessions }
 // Config.Directory when one is set; such an account is named
 // DirectoryPrefix + its mail, and its failures count like local ones.
 func (m *Manager) Authenticate(ctx context.Context, name, password string, ip netip.Addr) (Account, error) {
-	dir := m.cfg.Directory != nil && directoryName(name)
+	local, dir := ValidName(name) == nil, m.cfg.Directory != nil && directoryName(name)
 	nameKey := accountKey(name)
-	if ValidName(name) != nil && !dir {
+	if !local && !dir {
 		nameKey = accountKey("\x00invalid") // one shared key, not one per garbage name
 	}
 	keys := []string{nameKey, ipKey(ip)}
@@ -161,7 +161,7 @@ func (m *Manager) Authenticate(ctx context.Context, name, password string, ip ne
 		acct Account
 		err  = ErrNoAccount // a name no local account may have is not looked up
 	)
-	if ValidName(name) == nil {
+	if local {
 		acct, err = m.accounts.Get(ctx, name)
 	}
 	var ok bool

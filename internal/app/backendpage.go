@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/presenced/presenced/internal/admin"
 	"github.com/presenced/presenced/internal/api"
@@ -128,12 +127,6 @@ func (p *backendPage) failed(err error) {
 	p.pending = p.gen
 }
 
-func (p *backendPage) current() config.Config {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cur
-}
-
 func (p *backendPage) savedValues(ctx context.Context) (store.SavedConfig, error) {
 	sc, err := p.saved.Get(ctx)
 	if errors.Is(err, store.ErrNotFound) {
@@ -179,6 +172,13 @@ func (p *backendPage) Form(ctx context.Context) (admin.BackendForm, error) {
 	if err != nil {
 		return admin.BackendForm{}, err
 	}
+	f, _ := p.form(sc)
+	return f, nil
+}
+
+// form builds the page from what is saved (sc) and the running
+// configuration, which it returns too.
+func (p *backendPage) form(sc store.SavedConfig) (admin.BackendForm, config.Config) {
 	p.mu.Lock()
 	cfg, gen, pending, applyErr := p.cur, p.gen, p.pending, p.applyErr
 	p.mu.Unlock()
@@ -217,7 +217,7 @@ func (p *backendPage) Form(ctx context.Context) (admin.BackendForm, error) {
 		}
 		f.Sections = append(f.Sections, out)
 	}
-	return f, nil
+	return f, cfg
 }
 
 // formValue renders a configuration value as the page's text.
@@ -261,11 +261,7 @@ func (p *backendPage) check(ctx context.Context, values map[string]string) (cand
 	if err != nil {
 		return candidate{}, err
 	}
-	cur := p.current()
-	form, err := p.Form(ctx)
-	if err != nil {
-		return candidate{}, err
-	}
+	form, cur := p.form(sc)
 	fields := map[string]admin.FormField{}
 	for _, sec := range form.Sections {
 		for _, f := range sec.Fields {
@@ -464,8 +460,7 @@ func (p *backendPage) start(cfg config.Config, prev store.SavedConfig) int64 {
 // savedText shows a saved value in the audit log, secrets (and the
 // clusters, which hold them) masked.
 func savedText(key string, v any) string {
-	name := strings.ToLower(key[strings.LastIndexByte(key, '.')+1:])
-	if key == clustersKey || strings.Contains(name, "password") || strings.Contains(name, "secret") {
+	if key == clustersKey || config.IsSecret(key) {
 		return "(set)"
 	}
 	return formValue(v)
@@ -495,7 +490,3 @@ func probeConfig(ctx context.Context, cfg config.Config) []probe.Step {
 	}
 	return steps
 }
-
-// statusTTL is how long a component status shown on the overview is
-// reused before it is checked again.
-const statusTTL = 5 * time.Second

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -18,28 +18,19 @@ import (
 
 // runFixture runs app.Run, as presenced serve does, on loopback ports.
 type runFixture struct {
-	t            *testing.T
-	cfg          config.Config
-	client       string
-	admin        string
-	adminToken   string
-	clientToken  string
-	console      bytes.Buffer
-	stop         context.CancelFunc
-	done         chan error
-	http         *http.Client
-	generationAt func() int64
+	t           *testing.T
+	cfg         config.Config
+	client      string
+	admin       string
+	adminToken  string
+	clientToken string
+	console     bytes.Buffer
+	stop        context.CancelFunc
+	done        chan error
+	http        *http.Client
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", testserver.FreePort(t)) }
 
 func startRun(t *testing.T) *runFixture {
 	t.Helper()

@@ -7,9 +7,12 @@ import (
 
 	"github.com/presenced/presenced/internal/backend"
 	"github.com/presenced/presenced/internal/clock"
-	"github.com/presenced/presenced/internal/config"
 	"github.com/presenced/presenced/internal/directory"
 )
+
+// statusTTL is how long a component status shown on the overview is
+// reused before it is checked again.
+const statusTTL = 5 * time.Second
 
 // stateJSON is a component's state on the overview: up, down or none.
 type stateJSON struct {
@@ -59,9 +62,6 @@ func (c *componentStatus) get() (stateJSON, stateJSON) {
 		if err := hc.Healthy(ctx); err != nil {
 			c.directory = stateJSON{State: "down", Detail: err.Error()}
 		}
-	}
-	if c.g.cfg.Directory.Kind == config.DirectoryNone && c.g.Directory != nil {
-		c.directory.Detail = "given"
 	}
 	c.at = c.clk.Now()
 	return c.backend, c.directory

@@ -39,9 +39,15 @@ func (c Config) Redacted() map[string]any {
 	return out
 }
 
-func redactString(path, v string) string {
+// IsSecret reports whether the key path names a secret: its last segment
+// contains "secret" or "password" (push.secret, *.bind_password, ...).
+func IsSecret(path string) bool {
 	name := strings.ToLower(lastSegment(path))
-	if v != "" && slices.ContainsFunc([]string{"secret", "password"}, func(s string) bool { return strings.Contains(name, s) }) {
+	return slices.ContainsFunc([]string{"secret", "password"}, func(s string) bool { return strings.Contains(name, s) })
+}
+
+func redactString(path, v string) string {
+	if v != "" && IsSecret(path) {
 		return RedactedValue
 	}
 	if strings.Contains(v, "@") {

@@ -38,17 +38,8 @@ func TestDashboardDirectoryLoginAndBackendSave(t *testing.T) {
 	})
 	k := kamailiotest.Start(t, kamailiotest.Options{})
 	deadSIP := freePort(t) // nothing listens there
-	in := newInstance(t, fmt.Sprintf(`presence:
-  coalesce_interval: 0s
-backend:
-  kind: sip
-  endpoints: ["sip:presence_e2e@example.com"]
-  sip:
-    transport: tcp
-    server: %q
-%sdashboard:
-  directory_group: %q
-`, deadSIP, ldapYAML(dir), dir.GroupDN(admins)), "PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
+	in := newInstance(t, sipYAML(deadSIP)+ldapYAML(dir)+fmt.Sprintf("dashboard:\n  directory_group: %q\n", dir.GroupDN(admins)),
+		"PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
 	alice := in.token("alice@example.com")
 	in.notReady = true
 	in.start()

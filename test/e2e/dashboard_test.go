@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -181,7 +180,7 @@ func TestDashboard(t *testing.T) {
 // and why.
 func TestDashboardBackendTest(t *testing.T) {
 	sipAddr := freePort(t) // nothing listens there
-	in := newInstance(t, fmt.Sprintf("backend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    transport: tcp\n    server: %q\n", sipAddr))
+	in := newInstance(t, sipYAML(sipAddr))
 	if _, errOut, code := run(t, []string{"PRESENCED_ADMIN_PASSWORD=dashboard passphrase"}, "admin", "account", "create", "--data-dir", in.dataDir, "root"); code != 0 {
 		t.Fatalf("admin account create: %d %s", code, errOut)
 	}

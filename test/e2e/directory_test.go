@@ -39,16 +39,7 @@ func TestDirectoryResolvesSIPAddresses(t *testing.T) {
 	publishAs(t, sw, "sip:robert.baker@example.com", status.Presence{Availability: status.Busy, Note: "on the road"}, "")
 	publishAs(t, sw, "sip:frank.l@example.com", status.Presence{Availability: status.Away, Note: "back soon"}, "")
 
-	in := newInstance(t, fmt.Sprintf(`presence:
-  coalesce_interval: 0s
-backend:
-  kind: sip
-  endpoints: ["sip:presence_e2e@example.com"]
-  sip:
-    transport: tcp
-    server: %q
-%s    negative_ttl: 0s
-`, k.Addr(), ldapYAML(dir)), "PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
+	in := newInstance(t, sipYAML(k.Addr())+ldapYAML(dir)+"    negative_ttl: 0s\n", "PRESENCED_DIRECTORY_LDAP_BIND_PASSWORD="+dir.BindPassword())
 	alice := in.token("alice@example.com")
 	in.start()
 
@@ -113,6 +104,13 @@ backend:
 	if code := in.call("GET", in.client+"/v1/directory/users/frank@example.com", alice, nil, &card); code != 200 || card["displayName"] != "Frank Later" {
 		t.Errorf("card after recovery: %d %v", code, card)
 	}
+}
+
+// sipYAML is a config file's presence and backend sections for one SIP
+// endpoint on server over TCP, changes delivered without coalescing. It
+// ends inside backend.sip, so more of its keys may follow.
+func sipYAML(server string) string {
+	return fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    transport: tcp\n    server: %q\n", server)
 }
 
 // ldapYAML is the directory section of a config file for dir: StartTLS

@@ -40,7 +40,7 @@ func publishAs(t *testing.T, w *watcher.Watcher, entity string, p status.Presenc
 // watcher of alice.
 func TestSIPBackend(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Options{})
-	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    transport: tcp\n    server: %q\n    expires: 30s\n", k.Addr()))
+	in := newInstance(t, sipYAML(k.Addr())+"    expires: 30s\n")
 	alice := in.token("alice@example.com")
 	in.start()
 
@@ -220,7 +220,7 @@ func TestSIPEndpointPool(t *testing.T) {
 // is re-established, then bob's state again, without manual action.
 func TestSIPServerRestart(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Options{})
-	in := newInstance(t, fmt.Sprintf("presence:\n  coalesce_interval: 0s\nbackend:\n  kind: sip\n  endpoints: [\"sip:presence_e2e@example.com\"]\n  sip:\n    transport: tcp\n    server: %q\n    expires: 4s\n", k.Addr()))
+	in := newInstance(t, sipYAML(k.Addr())+"    expires: 4s\n")
 	alice := in.token("alice@example.com")
 	in.start()
 	sw, err := watcher.New(watcher.Config{Server: k.Addr()})
